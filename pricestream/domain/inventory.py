@@ -1,0 +1,87 @@
+"""Stock bookkeeping and restock policies.
+
+Inventory position = on hand + on order (on hand below zero is backordered demand). Orders we have
+placed count as on order until a receipt quoting their ``restock_id`` arrives, so one need is never
+ordered twice: after an order the position is back above the reorder point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.records import CatalogEntry
+
+
+@dataclass(slots=True)
+class Stock:
+    on_hand: float = 0.0
+    open_orders: dict[str, float] = field(default_factory=dict)   # restock_id -> units still to come
+
+    @property
+    def on_order(self) -> float:
+        return float(sum(self.open_orders.values()))
+
+    @property
+    def position(self) -> float:
+        return self.on_hand + self.on_order
+
+    def sell(self, units: float) -> None:
+        self.on_hand -= units
+
+    def receive(self, units: float, restock_id: str | None) -> None:
+        """Units arrive; a receipt quoting one of our orders closes as much of it as arrived.
+
+        >>> s = Stock(on_hand=2, open_orders={"r1": 10})
+        >>> s.receive(6, "r1"); (s.on_hand, s.on_order)
+        (8, 4.0)
+        >>> s.receive(5, "r1"); (s.on_hand, s.on_order)
+        (13, 0.0)
+        """
+        self.on_hand += units
+        if restock_id is not None and restock_id in self.open_orders:
+            remaining = self.open_orders[restock_id] - units
+            if remaining > 0:
+                self.open_orders[restock_id] = remaining
+            else:
+                del self.open_orders[restock_id]
+
+    def count(self, units: float) -> None:
+        self.on_hand = units
+
+    def adjust(self, delta: float) -> None:
+        self.on_hand += delta
+
+
+@dataclass(frozen=True, slots=True)
+class RestockProposal:
+    quantity: int
+    reorder_point: float
+    order_up_to: float | None
+    safety_stock: float | None
+    reasons: tuple[str, ...]
+
+
+def fixed_reorder_policy(entry: CatalogEntry, stock: Stock) -> RestockProposal | None:
+    """The shop's fixed (s, S) rule from the catalogue: at or below s, order up to S.
+
+    >>> from schemas.examples import catalog_entry
+    >>> entry = catalog_entry(reorder_point=5, order_up_to=20)
+    >>> fixed_reorder_policy(entry, Stock(on_hand=4)).quantity
+    16
+    >>> fixed_reorder_policy(entry, Stock(on_hand=4, open_orders={"r": 16})) is None
+    True
+    """
+    if not entry.restock_enabled or entry.reorder_point is None or entry.order_up_to is None:
+        return None
+    position = stock.position
+    if position > entry.reorder_point:
+        return None
+    quantity = int(entry.order_up_to - position)
+    if quantity < 1:
+        return None
+    return RestockProposal(quantity=quantity, reorder_point=float(entry.reorder_point),
+                           order_up_to=float(entry.order_up_to), safety_stock=None,
+                           reasons=("position-at-or-below-reorder-point", "fixed-rule"))
+
+
+RESTOCK_POLICIES = {"fixed-reorder": fixed_reorder_policy}

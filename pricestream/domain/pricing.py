@@ -1,0 +1,95 @@
+"""Pricing policies: each proposes a price and says why; guardrails are applied after, by the engine.
+
+The baselines stay in the product as the bar the learned policies must beat:
+
+- ``static``: the catalogue's list price.
+- ``cost-plus``: unit cost times (1 + markup).
+- ``competitor-match``: the cheapest in-stock competitor, less ``undercut``; the list price when
+  no competitor has stock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from schemas.records import CatalogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class CompetitorQuote:
+    price: float
+    in_stock: bool
+    event_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PricingContext:
+    """What a policy may look at when it proposes a price for one SKU."""
+    catalog: CatalogEntry
+    current_price: float | None
+    competitors: Mapping[str, CompetitorQuote]
+    on_hand: float
+    now_ms: int
+
+    def cheapest_in_stock_competitor(self) -> float | None:
+        prices = [q.price for q in self.competitors.values() if q.in_stock]
+        return min(prices) if prices else None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceProposal:
+    price: float
+    reason: str                               # the policy's reason code
+    inputs: Mapping[str, float | None]        # the numbers behind it, for the audit trail
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    markup: float = 0.35
+    undercut: float = 0.01
+
+
+PricingPolicy = Callable[[PricingContext, PolicyParams], PriceProposal]
+
+
+def static_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
+    """
+    >>> from schemas.examples import catalog_entry
+    >>> static_policy(PricingContext(catalog_entry(list_price=20.0), None, {}, 0, 0), PolicyParams()).price
+    20.0
+    """
+    return PriceProposal(ctx.catalog.list_price, "list-price", {"list_price": ctx.catalog.list_price})
+
+
+def cost_plus_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
+    """
+    >>> from schemas.examples import catalog_entry
+    >>> cost_plus_policy(PricingContext(catalog_entry(unit_cost=10.0), None, {}, 0, 0), PolicyParams(markup=0.5)).price
+    15.0
+    """
+    cost = ctx.catalog.unit_cost
+    return PriceProposal(cost * (1 + params.markup), "cost-plus", {"unit_cost": cost, "markup": params.markup})
+
+
+def competitor_match_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
+    """
+    >>> from schemas.examples import catalog_entry
+    >>> quotes = {"a": CompetitorQuote(18.0, True, 0), "b": CompetitorQuote(15.0, False, 0)}
+    >>> competitor_match_policy(PricingContext(catalog_entry(), None, quotes, 0, 0), PolicyParams(undercut=0.0))
+    PriceProposal(price=18.0, reason='competitor-match', inputs={'competitor_price': 18.0, 'undercut': 0.0})
+    """
+    cheapest = ctx.cheapest_in_stock_competitor()
+    if cheapest is None:
+        return PriceProposal(ctx.catalog.list_price, "no-competitor-in-stock",
+                             {"competitor_price": None, "list_price": ctx.catalog.list_price})
+    reason = "competitor-undercut" if params.undercut > 0 else "competitor-match"
+    return PriceProposal(cheapest * (1 - params.undercut), reason,
+                         {"competitor_price": cheapest, "undercut": params.undercut})
+
+
+PRICING_POLICIES: dict[str, PricingPolicy] = {
+    "static": static_policy,
+    "cost-plus": cost_plus_policy,
+    "competitor-match": competitor_match_policy,
+}

@@ -1,0 +1,151 @@
+"""The one place that reads the environment.
+
+Every setting has one environment variable, one default and one line of documentation, all in
+``SETTINGS_SPEC``. The README's configuration table is generated from it (a test keeps them equal),
+and the worker, the demo, the CLI and docker-compose all use these names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PRICING_POLICIES = ("static", "cost-plus", "competitor-match")
+RESTOCK_POLICIES = ("fixed-reorder",)
+PROCESSING_GUARANTEES = ("exactly_once", "at_least_once")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    field: str
+    env: str
+    default: str
+    doc: str
+
+
+SETTINGS_SPEC: tuple[SettingSpec, ...] = (
+    SettingSpec("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092",
+                "Kafka bootstrap servers (host:port, comma separated)."),
+    SettingSpec("app_id", "PRICESTREAM_APP_ID", "pricestream",
+                "Faust application id: the consumer group and the prefix of state changelog topics."),
+    SettingSpec("partitions", "PRICESTREAM_PARTITIONS", "12",
+                "Partitions of every input topic and state table (they must be equal: co-partitioning)."),
+    SettingSpec("replication_factor", "PRICESTREAM_REPLICATION_FACTOR", "1",
+                "Replication factor of the topics the project creates."),
+    SettingSpec("pricing_policy", "PRICESTREAM_PRICING_POLICY", "competitor-match",
+                "Pricing policy: " + ", ".join(PRICING_POLICIES) + "."),
+    SettingSpec("restock_policy", "PRICESTREAM_RESTOCK_POLICY", "fixed-reorder",
+                "Restock policy: " + ", ".join(RESTOCK_POLICIES) + "."),
+    SettingSpec("markup", "PRICESTREAM_MARKUP", "0.35",
+                "cost-plus: price = unit cost x (1 + markup), inside the guardrails."),
+    SettingSpec("undercut", "PRICESTREAM_UNDERCUT", "0.01",
+                "competitor-match: fraction below the cheapest in-stock competitor (0 matches)."),
+    SettingSpec("processing_guarantee", "PRICESTREAM_PROCESSING_GUARANTEE", "exactly_once",
+                "Faust processing guarantee: exactly_once (Kafka transactions) or at_least_once."),
+    SettingSpec("store", "PRICESTREAM_STORE", "memory://",
+                "Faust table store URL (memory:// recovers from the changelog at start)."),
+    SettingSpec("max_payload_bytes", "PRICESTREAM_MAX_PAYLOAD_BYTES", "65536",
+                "Input events larger than this go to dead-letter as payload-too-large."),
+    SettingSpec("web_host", "PRICESTREAM_WEB_HOST", "127.0.0.1",
+                "Address of the worker's status page (/status/)."),
+    SettingSpec("web_port", "PRICESTREAM_WEB_PORT", "6066",
+                "Port of the worker's status page."),
+    SettingSpec("status_interval_s", "PRICESTREAM_STATUS_INTERVAL_S", "10",
+                "How often the worker logs its counters (events, decisions, dead letters)."),
+    SettingSpec("home", "PRICESTREAM_HOME", "~/.pricestream",
+                "Working directory: the Kafka download cache, the local broker's data and logs, worker state."),
+    SettingSpec("kafka_version", "PRICESTREAM_KAFKA_VERSION", "4.1.2",
+                "Apache Kafka release the local broker runs (fetched from Maven Central)."),
+    SettingSpec("kafka_port", "PRICESTREAM_KAFKA_PORT", "19092",
+                "Local broker's client port on 127.0.0.1; the KRaft controller listens on the next port."),
+    SettingSpec("log_level", "PRICESTREAM_LOG_LEVEL", "info", "Worker log level."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    app_id: str
+    partitions: int
+    replication_factor: int
+    pricing_policy: str
+    restock_policy: str
+    markup: float
+    undercut: float
+    processing_guarantee: str
+    store: str
+    max_payload_bytes: int
+    web_host: str
+    web_port: int
+    status_interval_s: float
+    home: Path
+    kafka_version: str
+    kafka_port: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Read every setting from ``environ`` (default: the process environment).
+
+        >>> Settings.from_env({"PRICESTREAM_PARTITIONS": "4"}).partitions
+        4
+        """
+        environ = os.environ if environ is None else environ
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        values = {}
+        for spec in SETTINGS_SPEC:
+            raw = environ.get(spec.env, spec.default)
+            try:
+                values[spec.field] = _convert(types[spec.field], raw)
+            except ValueError as exc:
+                raise SettingsError(f"{spec.env}={raw!r}: {exc}") from None
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.pricing_policy not in PRICING_POLICIES:
+            raise SettingsError(f"pricing policy {self.pricing_policy!r} is not one of {PRICING_POLICIES}")
+        if self.restock_policy not in RESTOCK_POLICIES:
+            raise SettingsError(f"restock policy {self.restock_policy!r} is not one of {RESTOCK_POLICIES}")
+        if self.processing_guarantee not in PROCESSING_GUARANTEES:
+            raise SettingsError(f"processing guarantee {self.processing_guarantee!r} is not one of {PROCESSING_GUARANTEES}")
+        if self.partitions < 1 or self.replication_factor < 1:
+            raise SettingsError("partitions and replication factor must be at least 1")
+        if not 0 <= self.undercut < 1 or self.markup < 0:
+            raise SettingsError("undercut must be in [0, 1) and markup at least 0")
+
+    def replace(self, **changes) -> "Settings":
+        new = dataclasses.replace(self, **changes)
+        new.check()
+        return new
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        return {spec.env: str(getattr(self, spec.field)) for spec in SETTINGS_SPEC}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the engine cannot use."""
+
+
+def _convert(kind, raw: str):
+    kind = kind if isinstance(kind, str) else kind.__name__
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "Path":
+        return Path(raw).expanduser()
+    return raw
+
+
+def settings_markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{s.env}` | `{s.default}` | {s.doc} |" for s in SETTINGS_SPEC]
+    return "\n".join(lines)

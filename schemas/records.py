@@ -1,0 +1,189 @@
+"""The event contracts: one record type per topic.
+
+These dataclasses are the single source of truth. ``schemas/<topic>.schema.json`` is generated from
+them (``pricestream schemas write``; a test fails when the committed files differ), and the
+validators in ``schemas.codec`` are compiled from the same generated schemas.
+
+Conventions: every event has ``schema_version`` and ``event_id``; times are ``event_time_ms``
+(milliseconds since the Unix epoch, UTC), the event's own time, never the time it was processed.
+Prices are in the shop's currency, quantities in units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+MAX_QUANTITY = 100_000          # one order line or receipt above this is an absurd quantity
+MAX_PRICE = 10_000_000.0
+MAX_ID_LENGTH = 128
+
+
+def spec(description: str, default: Any = dataclasses.MISSING, **constraints) -> Any:
+    """A record field: its documentation and JSON Schema constraints live beside its type."""
+    metadata = {"description": description, "constraints": constraints}
+    if isinstance(default, (list, dict)):
+        raise TypeError("mutable defaults are not allowed in records")
+    return field(default=default, metadata=metadata)
+
+
+_ID = {"minLength": 1, "maxLength": MAX_ID_LENGTH}
+_SKU = {"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"}
+_TIME = {"minimum": 0, "maximum": 32503680000000}    # up to year 3000
+_PRICE = {"exclusiveMinimum": 0, "maximum": MAX_PRICE}
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A product-page view."""
+    TOPIC = "clicks"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of the event, set by the producer.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("When the page was viewed, ms since the epoch (UTC).", **_TIME)
+    session_id: str | None = spec("Visitor session, if known.", None, maxLength=MAX_ID_LENGTH)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order line: units of one SKU bought at a price."""
+    TOPIC = "orders"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of the event; a repeated id is the same order line.", **_ID)
+    order_id: str = spec("The shop's order number.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("When the order was placed, ms since the epoch (UTC).", **_TIME)
+    quantity: int = spec("Units ordered.", minimum=1, maximum=MAX_QUANTITY)
+    unit_price: float = spec("Price paid per unit.", **_PRICE)
+
+
+@dataclass(frozen=True, slots=True)
+class CompetitorPrice:
+    """A competitor's observed price for the same product."""
+    TOPIC = "competitor-prices"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of the observation.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("When the price was observed, ms since the epoch (UTC).", **_TIME)
+    competitor: str = spec("Competitor name.", minLength=1, maxLength=64)
+    price: float = spec("The competitor's price.", **_PRICE)
+    in_stock: bool = spec("Whether the competitor had the product in stock.")
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEvent:
+    """A change to stock on hand: a receipt, a physical count, or an adjustment."""
+    TOPIC = "inventory"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of the event; a repeated id is the same stock movement.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("When the stock moved, ms since the epoch (UTC).", **_TIME)
+    kind: Literal["receipt", "count", "adjustment"] = spec(
+        "receipt adds units, count sets units on hand, adjustment adds a signed delta (damage, returns).")
+    quantity: int = spec("Units: received (receipt), counted (count) or the signed delta (adjustment).",
+                         minimum=-MAX_QUANTITY, maximum=MAX_QUANTITY)
+    restock_id: str | None = spec("For a receipt: the restock order it fulfils, if any.", None, **_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A SKU's economics and rules (compacted topic: the latest entry per SKU is the truth)."""
+    TOPIC = "catalog"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of this revision of the entry.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("When this revision takes effect, ms since the epoch (UTC).", **_TIME)
+    unit_cost: float = spec("What one unit costs the shop.", **_PRICE)
+    list_price: float = spec("The shop's regular price.", **_PRICE)
+    min_price: float = spec("Lowest price the engine may set.", **_PRICE)
+    max_price: float = spec("Highest price the engine may set.", **_PRICE)
+    lead_time_days_mean: float = spec("Mean supplier lead time in days.", minimum=0, maximum=365)
+    lead_time_days_std: float = spec("Standard deviation of the lead time in days.", minimum=0, maximum=365)
+    service_level: float = spec("Target probability of not stocking out in a replenishment cycle.",
+                                exclusiveMinimum=0, exclusiveMaximum=1)
+    order_cost: float = spec("Fixed cost of placing one restock order.", minimum=0, maximum=MAX_PRICE)
+    holding_cost_rate: float = spec("Annual holding cost as a fraction of unit cost.", minimum=0, maximum=10)
+    restock_enabled: bool = spec("Whether the engine may order more of this SKU.")
+    map_price: float | None = spec("Minimum advertised price (MAP) agreed with the brand.", None, **_PRICE)
+    price_points: list[float] | None = spec(
+        "If set, the only prices allowed (for example 19.99, 24.99).", None, minItems=1, maxItems=200,
+        uniqueItems=True, items=_PRICE)
+    min_margin: float = spec("Margin floor: price >= unit_cost x (1 + min_margin).", 0.0, minimum=-1, maximum=100)
+    max_step_pct: float = spec("Largest change of one price move, as a fraction of the old price.", 0.2,
+                               exclusiveMinimum=0, maximum=10)
+    min_change_interval_s: int = spec("Least time between two price changes of this SKU, in seconds.", 0,
+                                      minimum=0, maximum=31_536_000)
+    reorder_point: int | None = spec(
+        "Fixed rule: order when inventory position falls to this many units or below.", None,
+        minimum=0, maximum=10 * MAX_QUANTITY)
+    order_up_to: int | None = spec("Fixed rule: order enough to bring inventory position up to this.", None,
+                                   minimum=1, maximum=10 * MAX_QUANTITY)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    """The engine moved a SKU's price."""
+    TOPIC = "price-changes"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Deterministic id: the same input sequence gives the same id.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("Event time of the input that triggered the decision.", **_TIME)
+    policy: str = spec("Pricing policy that decided.", minLength=1, maxLength=64)
+    old_price: float | None = spec("Price before the change; null for a SKU's first price.", **_PRICE)
+    new_price: float = spec("Price from now on.", **_PRICE)
+    reasons: list[str] = spec("Machine-readable reason codes, the policy's first, then every guardrail that bound.",
+                              minItems=1, items={"type": "string", "minLength": 1, "maxLength": 64})
+    inputs: dict[str, float | None] = spec("The numbers behind the decision (unit_cost, competitor_price, bounds...).")
+    trigger: str = spec("Topic of the input event that triggered the decision.", minLength=1, maxLength=64)
+    trigger_event_id: str = spec("event_id of that input.", **_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class RestockOrder:
+    """The engine asks the supplier for more units of a SKU."""
+    TOPIC = "restock-orders"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Deterministic id: the same input sequence gives the same id.", **_ID)
+    restock_id: str = spec("Deterministic id of the order; a receipt quotes it to close the order.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("Event time of the input that triggered the order.", **_TIME)
+    policy: str = spec("Restock policy that decided.", minLength=1, maxLength=64)
+    quantity: int = spec("Units to order.", minimum=1, maximum=10 * MAX_QUANTITY)
+    reorder_point: float = spec("Order when the inventory position is at or below this.", minimum=0)
+    order_up_to: float | None = spec("Target inventory position after ordering, if the policy has one.", minimum=0)
+    safety_stock: float | None = spec("Units held against demand and lead-time uncertainty, if computed.")
+    inventory_position: float = spec("On hand + on order - backorders, before this order.")
+    on_hand: float = spec("Units on hand (negative: backordered).")
+    on_order: float = spec("Units ordered and not yet received, before this order.", minimum=0)
+    lead_time_days_mean: float = spec("Expected lead time in days.", minimum=0)
+    service_level: float = spec("Service-level target the quantities were set for.",
+                                exclusiveMinimum=0, exclusiveMaximum=1)
+    reasons: list[str] = spec("Machine-readable reason codes.", minItems=1,
+                              items={"type": "string", "minLength": 1, "maxLength": 64})
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input event the engine could not use, with the reason, so nothing is silently dropped."""
+    TOPIC = "dead-letter"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Deterministic id from the source topic, partition and offset.", **_ID)
+    source_topic: str = spec("Topic the event was read from.", minLength=1, maxLength=255)
+    partition: int = spec("Partition it was read from.", minimum=0)
+    offset: int = spec("Offset it was read at.", minimum=0)
+    key: str | None = spec("Message key, decoded as UTF-8 with replacement.", maxLength=1024)
+    error_code: str = spec("Machine-readable reason (see README: dead letters).", minLength=1, maxLength=64)
+    error: str = spec("Human-readable detail.", maxLength=2048)
+    raw_payload: str = spec("The payload: text when valid UTF-8, else base64; cut to 4096 bytes.", maxLength=8192)
+    raw_payload_encoding: Literal["utf-8", "base64"] = spec("How raw_payload is encoded.")
+    raw_payload_bytes: int = spec("Size of the original payload in bytes.", minimum=0)
+    raw_payload_truncated: bool = spec("Whether raw_payload was cut.")
+    record_timestamp_ms: int | None = spec("Kafka timestamp of the bad record.")
+
+
+INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry)
+OUTPUT_RECORDS = (PriceChange, RestockOrder, DeadLetter)
+RECORDS_BY_TOPIC: dict[str, type] = {r.TOPIC: r for r in INPUT_RECORDS + OUTPUT_RECORDS}
+InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry

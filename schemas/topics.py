@@ -1,0 +1,39 @@
+"""Every topic of the engine, declared once: its name, role, record type and configuration.
+
+The Faust declarations (``streams.topics``), the topic creation (``pricestream topics create``),
+the AsyncAPI document and docker-compose all follow this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.records import (
+    CatalogEntry, Click, CompetitorPrice, DeadLetter, InventoryEvent, Order, PriceChange, RestockOrder,
+)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    record: type
+    role: str                      # "input" or "output"
+    description: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("clicks", Click, "input", "Product-page views."),
+    TopicSpec("orders", Order, "input", "Order lines: quantity and unit price paid."),
+    TopicSpec("competitor-prices", CompetitorPrice, "input", "Observed competitor prices and stock."),
+    TopicSpec("inventory", InventoryEvent, "input", "Stock receipts, counts and adjustments."),
+    TopicSpec("catalog", CatalogEntry, "input", "Per-SKU economics and rules; compacted, latest entry wins.",
+              {"cleanup.policy": "compact"}),
+    TopicSpec("price-changes", PriceChange, "output", "Price moves with reason codes and the numbers behind them."),
+    TopicSpec("restock-orders", RestockOrder, "output", "Restock orders with reorder point, safety stock and position."),
+    TopicSpec("dead-letter", DeadLetter, "output", "Input events the engine could not use, with the reason."),
+)
+
+INPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "input")
+OUTPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "output")
+TOPICS_BY_NAME = {t.name: t for t in TOPICS}

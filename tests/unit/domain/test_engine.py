@@ -1,0 +1,97 @@
+import pytest
+
+from pricestream.domain.engine import Engine, EngineConfig, SkuState
+from pricestream.domain.pricing import PolicyParams
+from schemas import examples as ex
+from schemas.codec import encode
+
+HOUR = 3_600_000
+
+
+def run(engine, events, state=None):
+    outputs = []
+    for event in events:
+        outcome = engine.apply(state, event)
+        assert outcome.rejection is None, outcome.rejection
+        state = outcome.state
+        outputs += outcome.outputs
+    return state, outputs
+
+
+def test_a_new_sku_gets_its_first_price_with_the_initial_listing_reason():
+    _, out = run(Engine(EngineConfig("static")), [ex.catalog_entry(list_price=21.0)])
+    assert [(o.old_price, o.new_price, o.reasons) for o in out] == [(None, 21.0, ["initial-listing", "list-price"])]
+
+
+def test_events_for_a_sku_without_catalog_entry_are_rejected_as_unknown():
+    outcome = Engine(EngineConfig()).apply(None, ex.click())
+    assert outcome.rejection.error_code == "unknown-sku"
+
+
+def test_competitor_match_undercuts_the_cheapest_in_stock_competitor_within_max_step():
+    engine = Engine(EngineConfig("competitor-match", params=PolicyParams(undercut=0.0)))
+    entry = ex.catalog_entry(list_price=20.0, max_step_pct=0.2)
+    _, out = run(engine, [entry, ex.competitor_price(t=1, price=19.0, competitor="a"),
+                          ex.competitor_price(t=2, price=10.0, competitor="b", in_stock=False)])
+    assert [o.new_price for o in out] == [20.0, 19.0]
+    assert out[1].inputs["competitor_price"] == 19.0 and out[1].trigger == "competitor-prices"
+
+
+def test_no_event_is_emitted_when_the_price_does_not_change():
+    _, out = run(Engine(EngineConfig("static")), [ex.catalog_entry(), ex.competitor_price(t=1)])
+    assert len(out) == 1
+
+
+def test_the_minimum_interval_holds_a_change_until_a_later_event_after_it():
+    engine = Engine(EngineConfig("competitor-match", params=PolicyParams(undercut=0.0)))
+    entry = ex.catalog_entry(min_change_interval_s=3600)
+    state, out = run(engine, [entry, ex.competitor_price(t=10, price=19.0)])
+    assert len(out) == 1                       # the listing; the competitor move is held back
+    state, later = run(engine, [ex.click(t=HOUR - 1)], state)
+    assert later == []
+    state, later = run(engine, [ex.click(t=HOUR)], state)
+    assert [o.new_price for o in later] == [19.0] and later[0].trigger == "clicks"
+
+
+def test_restock_is_not_emitted_twice_for_one_need():
+    engine = Engine(EngineConfig("static"))
+    entry = ex.catalog_entry(reorder_point=5, order_up_to=20)
+    state, out = run(engine, [entry, ex.inventory(kind="count", quantity=10, t=1)])
+    restocks = [o for o in out if o.TOPIC == "restock-orders"]
+    assert len(restocks) == 1 and restocks[0].quantity == 20      # listed with nothing on hand
+    state, _ = run(engine, [ex.inventory(kind="receipt", quantity=20, restock_id=restocks[0].restock_id, t=2)], state)
+    state, out = run(engine, [ex.order(t=3 + i, quantity=5) for i in range(5)], state)
+    restocks = [o for o in out if o.TOPIC == "restock-orders"]
+    # on hand 30 -> 5 after five orders: one order, for 15 units, then the position is 20 again
+    assert [(r.quantity, r.inventory_position, r.on_order) for r in restocks] == [(15, 5.0, 0.0)]
+    assert state.stock.position == 20
+
+
+def test_a_duplicated_order_or_receipt_does_not_count_twice():
+    engine = Engine(EngineConfig("static"))
+    state, _ = run(engine, [ex.catalog_entry(), ex.inventory(kind="count", quantity=10, t=1)])
+    for _ in range(3):
+        outcome = engine.apply(state, ex.order(t=2, quantity=4, event_id="o-1"))
+    assert state.stock.on_hand == 6 and outcome.duplicate
+    for _ in range(2):
+        engine.apply(state, ex.inventory(kind="receipt", quantity=5, t=3, event_id="r-1"))
+    assert state.stock.on_hand == 11
+
+
+def test_outputs_are_deterministic_for_the_same_input_sequence():
+    events = [ex.catalog_entry(reorder_point=3, order_up_to=9), ex.competitor_price(t=1, price=17.0),
+              ex.order(t=2, quantity=2), ex.competitor_price(t=3, price=16.5, competitor="z")]
+    first = [encode(o) for o in run(Engine(EngineConfig()), events)[1]]
+    second = [encode(o) for o in run(Engine(EngineConfig()), events)[1]]
+    assert first == second and len(first) >= 3
+
+
+def test_state_survives_a_round_trip_through_its_serialised_form():
+    state, _ = run(Engine(EngineConfig()), [ex.catalog_entry(price_points=[15.0, 20.0]),
+                                            ex.competitor_price(t=1), ex.order(t=2)])
+    assert SkuState.from_dict(state.to_dict()) == state
+
+
+def test_unknown_policies_are_refused_with_the_known_names():
+    with pytest.raises(ValueError, match="competitor-match"):
+        EngineConfig(pricing_policy="magic")
