@@ -33,6 +33,8 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "Faust application id: the consumer group and the prefix of state changelog topics."),
     SettingSpec("partitions", "PRICESTREAM_PARTITIONS", "12",
                 "Partitions of every input topic and state table (they must be equal: co-partitioning)."),
+    SettingSpec("topic_prefix", "PRICESTREAM_TOPIC_PREFIX", "",
+                "Prefix of every topic name (for example 'staging.'), so several deployments share a cluster."),
     SettingSpec("replication_factor", "PRICESTREAM_REPLICATION_FACTOR", "1",
                 "Replication factor of the topics the project creates."),
     SettingSpec("pricing_policy", "PRICESTREAM_PRICING_POLICY", "competitor-match",
@@ -70,6 +72,7 @@ class Settings:
     bootstrap_servers: str
     app_id: str
     partitions: int
+    topic_prefix: str
     replication_factor: int
     pricing_policy: str
     restock_policy: str
@@ -118,6 +121,14 @@ class Settings:
             raise SettingsError("partitions and replication factor must be at least 1")
         if not 0 <= self.undercut < 1 or self.markup < 0:
             raise SettingsError("undercut must be in [0, 1) and markup at least 0")
+
+    def topic(self, name: str) -> str:
+        """The name of a contract topic in this deployment.
+
+        >>> Settings.from_env({"PRICESTREAM_TOPIC_PREFIX": "staging."}).topic("orders")
+        'staging.orders'
+        """
+        return self.topic_prefix + name
 
     def replace(self, **changes) -> "Settings":
         new = dataclasses.replace(self, **changes)

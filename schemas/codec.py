@@ -155,7 +155,7 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, valu
         text, encoding = base64.b64encode(cut).decode("ascii"), "base64"
     return DeadLetter(
         schema_version=SCHEMA_VERSION,
-        event_id=str(uuid.uuid5(EVENT_ID_NAMESPACE, f"dead-letter/{topic}/{partition}/{offset}")),
+        event_id=deterministic_id("dead-letter", topic, partition, offset),
         source_topic=topic, partition=partition, offset=offset,
         key=None if key is None else key[:1024].decode("utf-8", "replace"),
         error_code=rejection.error_code, error=rejection.error[:2048],

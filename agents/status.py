@@ -1,0 +1,20 @@
+"""The worker's status page (/status/) and its periodic log line of counters."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("pricestream.worker")
+
+
+def register_status(worker) -> None:
+    counters = worker.counters
+
+    @worker.app.page("/status/")
+    async def status(web, request):
+        return web.json({"app_id": worker.settings.app_id, "pricing_policy": worker.settings.pricing_policy,
+                         "restock_policy": worker.settings.restock_policy, **counters.snapshot()})
+
+    @worker.app.timer(interval=worker.settings.status_interval_s)
+    async def log_counters():
+        log.info("status: %s", counters.log_line())

@@ -1,0 +1,138 @@
+"""``pricestream``: the single entry point (worker, local broker, topics, demo, schemas)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pricestream.settings import PRICING_POLICIES, RESTOCK_POLICIES, Settings, SettingsError
+
+
+def _settings(args) -> Settings:
+    overrides = {}
+    if getattr(args, "policy", None):
+        overrides["pricing_policy"] = args.policy
+    if getattr(args, "restock_policy", None):
+        overrides["restock_policy"] = args.restock_policy
+    return Settings.from_env(**overrides)
+
+
+def cmd_worker(args) -> int:
+    from faust.worker import Worker as FaustWorker
+
+    from pricestream.topics_admin import ensure_topics
+    from streams.app import create_worker
+
+    settings = _settings(args)
+    ensure_topics(settings)
+    worker = create_worker(settings)
+    print(f"pricestream worker: pricing={settings.pricing_policy} restock={settings.restock_policy} "
+          f"broker={settings.bootstrap_servers} status=http://{settings.web_host}:{settings.web_port}/status/",
+          flush=True)
+    FaustWorker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    return 0
+
+
+def cmd_kafka(args) -> int:
+    from pricestream.localkafka import LocalBroker
+    from pricestream.topics_admin import ensure_topics
+
+    settings = _settings(args)
+    broker = LocalBroker(settings)
+    if args.action == "start":
+        status = broker.start()
+        created = ensure_topics(settings.replace(bootstrap_servers=status.bootstrap_servers))
+        print(f"Kafka running: pid {status.pid}, bootstrap {status.bootstrap_servers}, log {status.log_path}")
+        if created:
+            print(f"created topics: {', '.join(created)}")
+    elif args.action == "stop":
+        broker.stop()
+        print("Kafka stopped")
+    else:
+        status = broker.status()
+        print(json.dumps({"running": status.running, "pid": status.pid,
+                          "bootstrap_servers": status.bootstrap_servers,
+                          "data_dir": str(status.data_dir), "log": str(status.log_path)}, indent=2))
+        return 0 if status.running else 3
+    return 0
+
+
+def cmd_topics(args) -> int:
+    from pricestream.topics_admin import ensure_topics
+
+    created = ensure_topics(_settings(args))
+    print(f"created: {', '.join(created) or 'none (all exist)'}")
+    return 0
+
+
+def cmd_schemas(args) -> int:
+    from schemas.jsonschema_gen import render, record_schema, schema_path, write_all
+    from schemas.records import RECORDS_BY_TOPIC
+
+    if args.action == "write":
+        for path in write_all():
+            print(f"wrote {path}")
+        return 0
+    stale = [t for t, r in RECORDS_BY_TOPIC.items()
+             if not schema_path(t).exists() or schema_path(t).read_text() != render(record_schema(r))]
+    for topic in stale:
+        print(f"{schema_path(topic)} differs from schemas/records.py: run 'pricestream schemas write'")
+    return 1 if stale else 0
+
+
+def cmd_demo(args) -> int:
+    from pricestream.demo import run_demo
+
+    return run_demo(_settings(args), duration_s=args.duration, skus=args.skus, seed=args.seed,
+                    external=args.external)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pricestream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def policy_flags(p):
+        p.add_argument("--policy", choices=PRICING_POLICIES, help="pricing policy (default: setting)")
+        p.add_argument("--restock-policy", choices=RESTOCK_POLICIES, help="restock policy (default: setting)")
+
+    p = sub.add_parser("worker", help="run the Faust worker that decides prices and restocks")
+    policy_flags(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("kafka", help="the project's own local Kafka broker (KRaft, loopback)")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("topics", help="create the engine's topics on KAFKA_BOOTSTRAP_SERVERS")
+    p.add_argument("action", choices=("create",))
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("schemas", help="write or check schemas/*.schema.json against schemas/records.py")
+    p.add_argument("action", choices=("write", "check"))
+    p.set_defaults(func=cmd_schemas)
+
+    p = sub.add_parser("demo", help="live demo: local broker, worker and a market event generator")
+    policy_flags(p)
+    p.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
+    p.add_argument("--skus", type=int, default=8, help="SKUs in the demo catalogue")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of starting the local broker")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"pricestream: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

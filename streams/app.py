@@ -1,0 +1,61 @@
+"""The Faust application: built from ``Settings``, with the engine's topics, tables and agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from pricestream.domain.engine import Engine, EngineConfig
+from pricestream.domain.pricing import PolicyParams
+from pricestream.settings import Settings
+from streams.counters import WorkerCounters
+from streams.tables import declare_tables, Tables
+from streams.topics import declare_topics, Topics
+
+
+@dataclass
+class Worker:
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    tables: Tables
+    engine: Engine
+    counters: WorkerCounters
+
+
+def broker_urls(bootstrap_servers: str) -> str:
+    """Faust's broker URL list from Kafka's comma-separated bootstrap servers.
+
+    >>> broker_urls("a:9092, b:9092")
+    'kafka://a:9092;kafka://b:9092'
+    """
+    return ";".join(f"kafka://{s.strip()}" for s in bootstrap_servers.split(",") if s.strip())
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(pricing_policy=settings.pricing_policy, restock_policy=settings.restock_policy,
+                        params=PolicyParams(markup=settings.markup, undercut=settings.undercut))
+
+
+def create_worker(settings: Settings) -> Worker:
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.bootstrap_servers),
+        store=settings.store,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        processing_guarantee=settings.processing_guarantee,
+        web_enabled=True, web_host=settings.web_host, web_port=settings.web_port,
+        autodiscover=False,
+        # decisions depend only on event time, so no wall-clock windowing is needed
+        table_cleanup_interval=3600.0,
+    )
+    worker = Worker(app=app, settings=settings, topics=declare_topics(app, settings),
+                    tables=declare_tables(app, settings), engine=Engine(engine_config(settings)),
+                    counters=WorkerCounters())
+    from agents.decide import register_decide_agent
+    from agents.status import register_status
+    register_decide_agent(worker)
+    register_status(worker)
+    return worker

@@ -1,0 +1,131 @@
+"""Running the real worker against the real local broker, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from pricestream.settings import Settings
+from pricestream.topics_admin import ensure_topics
+from schemas.codec import encode
+from schemas.topics import OUTPUT_TOPICS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_settings(base: Settings, **changes) -> Settings:
+    """Settings with their own topics and consumer group on the shared test broker."""
+    tag = uuid.uuid4().hex[:8]
+    return base.replace(topic_prefix=f"t{tag}.", app_id=f"pricestream-test-{tag}", web_port=free_port(),
+                        status_interval_s=1.0, **changes)
+
+
+@dataclass
+class RunningWorker:
+    settings: Settings
+    process: subprocess.Popen
+    log_path: Path
+
+    def status(self) -> dict:
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/status/"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_worker(settings: Settings, log_dir: Path, timeout_s: float = 90) -> RunningWorker:
+    """``pricestream worker`` as a subprocess; returns once its status page answers."""
+    ensure_topics(settings)
+    log_path = log_dir / f"worker-{settings.app_id}.log"
+    process = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "worker"],
+                               env={**os.environ, **settings.to_env()}, stdout=open(log_path, "wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    worker = RunningWorker(settings, process, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{worker.log()[-3000:]}")
+        try:
+            worker.status()
+            return worker
+        except OSError:
+            time.sleep(0.3)
+    worker.stop()
+    raise TimeoutError(f"worker status page did not answer in {timeout_s}s:\n{worker.log()[-3000:]}")
+
+
+@dataclass
+class Outputs:
+    """Reads the committed output topics, accumulating what it has seen."""
+    settings: Settings
+    seen: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in OUTPUT_TOPICS})
+
+    def __post_init__(self):
+        self._consumer = KafkaConsumer(
+            *(self.settings.topic(t) for t in OUTPUT_TOPICS), bootstrap_servers=self.settings.bootstrap_servers,
+            isolation_level="read_committed", auto_offset_reset="earliest", group_id=None)
+
+    def wait_for(self, predicate, timeout_s: float = 60, worker: RunningWorker | None = None) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self.seen):
+            if time.monotonic() > deadline:
+                log = worker.log()[-4000:] if worker else ""
+                counts = {t: len(v) for t, v in self.seen.items()}
+                raise TimeoutError(f"outputs not reached in {timeout_s}s; seen {counts}\n{log}")
+            for batch in self._consumer.poll(timeout_ms=200).values():
+                for msg in batch:
+                    topic = msg.topic.removeprefix(self.settings.topic_prefix)
+                    self.seen[topic].append(json.loads(msg.value))
+        return self.seen
+
+    def wait_for_counts(self, timeout_s: float = 60, worker=None, **counts) -> dict:
+        wanted = {k.replace("_", "-"): v for k, v in counts.items()}
+        return self.wait_for(lambda s: all(len(s[t]) >= n for t, n in wanted.items()), timeout_s, worker)
+
+    def close(self):
+        self._consumer.close()
+
+
+class Producer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+
+    def send_record(self, record) -> None:
+        self.send_raw(record.TOPIC, record.sku.encode(), encode(record))
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self._producer.send(self.settings.topic(topic), key=key, value=value)
+
+    def flush(self):
+        self._producer.flush()
+
+    def close(self):
+        self._producer.close()

@@ -1,0 +1,147 @@
+"""End to end: the real broker, ``pricestream worker`` as a subprocess, events in, events out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from pricestream.domain.engine import Engine
+from pricestream.domain.intake import Message, handle
+from schemas import examples as ex
+from schemas.codec import deterministic_id, encode
+from streams.app import engine_config
+from tests.e2e.harness import Outputs, Producer, isolated_settings, start_worker
+
+pytestmark = pytest.mark.e2e
+
+A, B = "E2E-A", "E2E-B"
+CATALOG_A = ex.catalog_entry(sku=A, event_id="cat-a", list_price=20.0, unit_cost=10.0, min_price=12.0,
+                             max_price=30.0, max_step_pct=0.2, reorder_point=5, order_up_to=20)
+CATALOG_B = ex.catalog_entry(sku=B, event_id="cat-b", list_price=20.0, restock_enabled=False)
+
+
+def valid_order_json(**changes) -> bytes:
+    base = {"schema_version": 1, "event_id": "bad", "order_id": "o", "sku": A, "event_time_ms": 5000,
+            "quantity": 1, "unit_price": 20.0}
+    return json.dumps({**base, **changes}).encode()
+
+
+# (topic, key, payload, expected error code): one of each kind of bad input
+BAD_INPUTS = [
+    ("clicks", A.encode(), b'{"schema_version":1,"event_id":', "malformed-json"),
+    ("orders", A.encode(), valid_order_json(quantity=None), "schema-violation"),
+    ("orders", A.encode(), b'{"schema_version":1,"event_id":"n","order_id":"o","sku":"E2E-A","event_time_ms":1,'
+                           b'"quantity":1,"unit_price":NaN}', "non-finite-number"),
+    ("orders", A.encode(), valid_order_json().replace(b"20.0", b"1e999"), "non-finite-number"),
+    ("orders", A.encode(), valid_order_json(unit_price=-4.0), "non-positive-price"),
+    ("competitor-prices", A.encode(), encode(ex.competitor_price(sku=A)).replace(b'"price":18.0', b'"price":0'),
+     "non-positive-price"),
+    ("orders", A.encode(), valid_order_json(quantity=5_000_000), "absurd-quantity"),
+    ("clicks", b"NOBODY", encode(ex.click(sku="NOBODY")), "unknown-sku"),
+    ("clicks", A.encode(), b'{"pad":"' + b"x" * 70_000 + b'"}', "payload-too-large"),
+    ("clicks", A.encode(), b'{"sku":"\xff\xfe"}', "invalid-utf8"),
+    ("clicks", B.encode(), encode(ex.click(sku=A)), "key-mismatch"),
+]
+
+
+@pytest.fixture
+def worker(kafka_broker, tmp_path):
+    settings = isolated_settings(kafka_broker.settings, pricing_policy="competitor-match")
+    running = start_worker(settings, tmp_path)
+    yield running
+    running.stop()
+
+
+def offline_decisions(settings, records):
+    """The same records through the same domain code, in process: what the worker must have emitted."""
+    engine, states, out = Engine(engine_config(settings)), {}, []
+    for r in records:
+        handled = handle(engine, Message(r.TOPIC, 0, 0, r.sku.encode(), encode(r)), states.get,
+                         settings.max_payload_bytes)
+        if handled.new_state is not None:
+            states[r.sku.encode()] = handled.new_state
+        out += handled.outputs
+    return out
+
+
+def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(worker):
+    settings = worker.settings
+    producer, outputs = Producer(settings), Outputs(settings)
+    sent = []
+
+    def send(record):
+        producer.send_record(record)
+        sent.append(record)
+
+    # 1. listing: a first price for each SKU, and a restock for A, which has nothing on hand
+    send(CATALOG_A)
+    send(CATALOG_B)
+    producer.flush()
+    seen = outputs.wait_for_counts(price_changes=2, restock_orders=1, worker=worker)
+    assert sorted((e["sku"], e["old_price"], e["new_price"]) for e in seen["price-changes"]) == \
+        [(A, None, 20.0), (B, None, 20.0)]
+    first_restock = seen["restock-orders"][0]
+    assert (first_restock["sku"], first_restock["quantity"], first_restock["inventory_position"]) == (A, 20, 0.0)
+    assert first_restock["restock_id"] == deterministic_id("restock", A, 1)
+
+    # 2. a competitor undercuts: we follow, one percent below, inside the 20% step
+    send(ex.competitor_price(sku=A, t=1000, price=18.0))
+    producer.flush()
+    seen = outputs.wait_for_counts(price_changes=3, worker=worker)
+    move = seen["price-changes"][2]
+    assert (move["old_price"], move["new_price"], move["reasons"]) == (20.0, 17.82, ["competitor-undercut"])
+    assert move["inputs"]["competitor_price"] == 18.0
+
+    # 3. the restock arrives, then sales bring A to its reorder point: one new order for the gap
+    send(ex.inventory(sku=A, t=2000, kind="receipt", quantity=20, restock_id=first_restock["restock_id"]))
+    producer.flush()
+    wait_until(lambda: worker.status()["consumed"].get("inventory", 0) >= 1)
+    for i in range(4):
+        send(ex.order(sku=A, t=3000 + i, quantity=4, unit_price=17.82))
+    producer.flush()
+    seen = outputs.wait_for_counts(restock_orders=2, worker=worker)
+    second = seen["restock-orders"][1]
+    assert (second["quantity"], second["inventory_position"], second["on_order"]) == (16, 4.0, 0.0)
+
+    # 4. every kind of bad input goes to dead-letter; the valid event after each is still decided
+    offsets = {}
+    for i, (topic, key, payload, code) in enumerate(BAD_INPUTS):
+        future = producer._producer.send(settings.topic(topic), key=key, value=payload)
+        meta = future.get(timeout=10)
+        offsets[(topic, meta.partition, meta.offset)] = code
+        send(ex.competitor_price(sku=B, t=10_000 + i, price=19.0 if i % 2 == 0 else 19.5))
+    producer.flush()
+    seen = outputs.wait_for_counts(dead_letter=len(BAD_INPUTS), price_changes=3 + len(BAD_INPUTS), worker=worker)
+
+    letters = {(d["source_topic"], d["partition"], d["offset"]): d for d in seen["dead-letter"]}
+    assert {k: d["error_code"] for k, d in letters.items()} == offsets
+    for (topic, partition, offset), d in letters.items():
+        assert d["event_id"] == deterministic_id("dead-letter", topic, partition, offset)
+        assert d["error"]
+    oversized = next(d for d in letters.values() if d["error_code"] == "payload-too-large")
+    assert oversized["raw_payload_truncated"] and oversized["raw_payload_bytes"] > 70_000
+    assert next(d for d in letters.values() if d["error_code"] == "invalid-utf8")["raw_payload_encoding"] == "base64"
+
+    # the worker's decisions are exactly those of the domain code run offline on the valid records
+    expected = offline_decisions(settings, sent)
+    for topic in ("price-changes", "restock-orders"):
+        want = sorted((json.loads(encode(o)) for o in expected if o.TOPIC == topic), key=lambda e: e["event_id"])
+        got = sorted(seen[topic], key=lambda e: e["event_id"])
+        assert got == want, topic
+
+    # the dead-letter count is visible on the status page and in the log, and the worker never restarted
+    wait_until(lambda: worker.status()["dead_letters_total"] == len(BAD_INPUTS))
+    assert worker.process.poll() is None
+    wait_until(lambda: f"dead_letters={len(BAD_INPUTS)}" in worker.log())
+    producer.close()
+    outputs.close()
+
+
+def wait_until(condition, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.2)
