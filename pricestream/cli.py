@@ -124,12 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pricestream.localkafka import LocalKafkaError
+    from pricestream.topics_admin import TopicAdminError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except SettingsError as exc:
         print(f"pricestream: bad setting: {exc}", file=sys.stderr)
         return 2
+    except (LocalKafkaError, TopicAdminError) as exc:
+        print(f"pricestream: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -67,13 +67,15 @@ class DemoMarket:
         self.seq += 1
         return f"demo-{self.tag}-{kind}-{self.seq}"
 
-    def opening_events(self):
+    def catalogue(self):
         for s in self.skus.values():
             yield "catalog", catalog_entry(
                 sku=s.sku, event_id=self._id("catalog"), event_time_ms=self.now, unit_cost=s.unit_cost,
                 list_price=s.list_price, min_price=round(s.unit_cost * 1.1, 2), max_price=round(s.list_price * 1.4, 2),
                 lead_time_days_mean=s.lead_time_days, lead_time_days_std=0.3, max_step_pct=0.08,
                 min_change_interval_s=3600, reorder_point=8, order_up_to=40)
+
+    def stock_counts(self):
         for s in self.skus.values():
             yield "inventory", InventoryEvent(SCHEMA_VERSION, self._id("count"), s.sku, self.now + 1, "count", 25, None)
 
@@ -162,15 +164,18 @@ def run_demo(settings: Settings, duration_s: float, skus: int, seed: int, extern
                 print(describe(msg.topic, event, start_ms), flush=True)
 
     try:
-        for topic, record in market.opening_events():
+        # the catalogue first: events of a SKU the worker has not listed yet would be dead letters
+        for topic, record in market.catalogue():
             send(topic, record)
         producer.flush()
         print("catalogue sent; waiting for the worker to list the SKUs ...", flush=True)
         deadline = time.monotonic() + 120
-        while seen["price-changes"] < skus and time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
+        while seen["price-changes"] < skus:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not list the catalogue (exit code {worker.poll()}); see {log_path}")
             drain(500)
+        for topic, record in market.stock_counts():
+            send(topic, record)
         end = time.monotonic() + duration_s
         bad_at = time.monotonic() + duration_s / 3
         while time.monotonic() < end:

@@ -47,6 +47,7 @@ class SkuState:
     restock_seq: int = 0
     competitors: dict[str, CompetitorQuote] = field(default_factory=dict)
     stock: Stock = field(default_factory=Stock)
+    stock_known: bool = False           # on hand is unknown until the first count or receipt
     views: int = 0
     units_sold: int = 0
     revenue: float = 0.0
@@ -61,6 +62,7 @@ class SkuState:
             "reprice_pending": self.reprice_pending, "price_seq": self.price_seq, "restock_seq": self.restock_seq,
             "competitors": {k: [q.price, q.in_stock, q.event_time_ms] for k, q in self.competitors.items()},
             "on_hand": self.stock.on_hand, "open_orders": dict(self.stock.open_orders),
+            "stock_known": self.stock_known,
             "views": self.views, "units_sold": self.units_sold, "revenue": self.revenue,
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
         }
@@ -72,7 +74,7 @@ class SkuState:
             price=d["price"], last_price_change_ms=d["last_price_change_ms"],
             reprice_pending=d["reprice_pending"], price_seq=d["price_seq"], restock_seq=d["restock_seq"],
             competitors={k: CompetitorQuote(*v) for k, v in d["competitors"].items()},
-            stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"])),
+            stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"])), stock_known=d["stock_known"],
             views=d["views"], units_sold=d["units_sold"], revenue=d["revenue"],
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
         )
@@ -125,6 +127,7 @@ class Engine:
             state.reprice_pending = True
         elif isinstance(record, InventoryEvent):
             _move_stock(state.stock, record)
+            state.stock_known = True
         elif isinstance(record, CatalogEntry):
             state.catalog = record
             state.reprice_pending = True
@@ -163,6 +166,8 @@ class Engine:
         state.last_price_change_ms = now
 
     def _restock_check(self, state: SkuState, trigger, outcome: Outcome) -> None:
+        if not state.stock_known:
+            return      # ordering against an unknown shelf would guess; the inventory feed tells
         entry = state.catalog
         proposal = self._restock(entry, state.stock)
         if proposal is None:

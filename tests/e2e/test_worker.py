@@ -75,9 +75,12 @@ def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(w
         producer.send_record(record)
         sent.append(record)
 
-    # 1. listing: a first price for each SKU, and a restock for A, which has nothing on hand
+    # 1. listing: a first price for each SKU; A's shelf is counted empty, so A is restocked
     send(CATALOG_A)
     send(CATALOG_B)
+    producer.flush()
+    outputs.wait_for_counts(price_changes=2, worker=worker)
+    send(ex.inventory(sku=A, t=500, kind="count", quantity=0))
     producer.flush()
     seen = outputs.wait_for_counts(price_changes=2, restock_orders=1, worker=worker)
     assert sorted((e["sku"], e["old_price"], e["new_price"]) for e in seen["price-changes"]) == \
@@ -97,7 +100,7 @@ def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(w
     # 3. the restock arrives, then sales bring A to its reorder point: one new order for the gap
     send(ex.inventory(sku=A, t=2000, kind="receipt", quantity=20, restock_id=first_restock["restock_id"]))
     producer.flush()
-    wait_until(lambda: worker.status()["consumed"].get("inventory", 0) >= 1)
+    wait_until(lambda: worker.status()["consumed"].get("inventory", 0) >= 2)
     for i in range(4):
         send(ex.order(sku=A, t=3000 + i, quantity=4, unit_price=17.82))
     producer.flush()
@@ -145,3 +148,42 @@ def wait_until(condition, timeout_s: float = 30) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(0.2)
+
+
+def test_kcat_reads_decisions_that_validate_against_their_schemas(worker):
+    """An outside client (Debian's kcat, librdkafka) reads the outputs; an independent validator checks them."""
+    import shutil
+    import subprocess
+
+    import jsonschema
+
+    from schemas.jsonschema_gen import schema_path
+
+    settings = worker.settings
+    producer, outputs = Producer(settings), Outputs(settings)
+    producer.send_record(CATALOG_A)
+    producer.send_record(CATALOG_B)
+    producer.flush()
+    outputs.wait_for_counts(price_changes=2, worker=worker)
+    producer.send_record(ex.inventory(sku=A, t=10, kind="count", quantity=3))
+    producer.flush()
+    outputs.wait_for_counts(restock_orders=1, worker=worker)
+    producer.send_record(ex.competitor_price(sku=B, t=50, price=18.5))
+    producer.flush()
+    outputs.wait_for_counts(price_changes=3, worker=worker)
+
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is installed by 'make test' (apt-get install kcat)"
+    for topic, expected in (("price-changes", 3), ("restock-orders", 1)):
+        run = subprocess.run(
+            [kcat, "-C", "-b", settings.bootstrap_servers, "-t", settings.topic(topic), "-o", "beginning", "-e",
+             "-q", "-f", "%s\\n", "-X", "isolation.level=read_committed"],
+            capture_output=True, timeout=60, check=True)
+        events = [json.loads(line) for line in run.stdout.decode().splitlines() if line.strip()]
+        assert len(events) == expected, run.stderr.decode()
+        schema = json.loads(schema_path(topic).read_text())
+        for event in events:
+            jsonschema.validate(event, schema, cls=jsonschema.Draft202012Validator,
+                                format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    producer.close()
+    outputs.close()

@@ -56,15 +56,23 @@ def test_the_minimum_interval_holds_a_change_until_a_later_event_after_it():
 def test_restock_is_not_emitted_twice_for_one_need():
     engine = Engine(EngineConfig("static"))
     entry = ex.catalog_entry(reorder_point=5, order_up_to=20)
-    state, out = run(engine, [entry, ex.inventory(kind="count", quantity=10, t=1)])
+    state, out = run(engine, [entry, ex.inventory(kind="count", quantity=0, t=1)])
     restocks = [o for o in out if o.TOPIC == "restock-orders"]
-    assert len(restocks) == 1 and restocks[0].quantity == 20      # listed with nothing on hand
+    assert len(restocks) == 1 and restocks[0].quantity == 20      # counted an empty shelf
     state, _ = run(engine, [ex.inventory(kind="receipt", quantity=20, restock_id=restocks[0].restock_id, t=2)], state)
-    state, out = run(engine, [ex.order(t=3 + i, quantity=5) for i in range(5)], state)
+    state, out = run(engine, [ex.order(t=3 + i, quantity=5) for i in range(4)], state)
     restocks = [o for o in out if o.TOPIC == "restock-orders"]
-    # on hand 30 -> 5 after five orders: one order, for 15 units, then the position is 20 again
+    # on hand 20 -> 0 after four orders: one order, when the position reaches 5, for 15 units
     assert [(r.quantity, r.inventory_position, r.on_order) for r in restocks] == [(15, 5.0, 0.0)]
-    assert state.stock.position == 20
+    assert state.stock.position == 15
+
+
+def test_no_restock_is_ordered_before_the_stock_on_hand_is_known():
+    engine = Engine(EngineConfig("static"))
+    state, out = run(engine, [ex.catalog_entry(reorder_point=5, order_up_to=20), ex.order(t=1, quantity=3)])
+    assert [o.TOPIC for o in out] == ["price-changes"]
+    state, out = run(engine, [ex.inventory(kind="count", quantity=2, t=2)], state)
+    assert [(o.TOPIC, o.quantity) for o in out] == [("restock-orders", 18)]
 
 
 def test_a_duplicated_order_or_receipt_does_not_count_twice():
