@@ -158,5 +158,5 @@ def _convert(kind, raw: str):
 def settings_markdown_table() -> str:
     """The README's configuration table."""
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{s.env}` | `{s.default}` | {s.doc} |" for s in SETTINGS_SPEC]
+    lines += [f"| `{s.env}` | {f'`{s.default}`' if s.default else '(empty)'} | {s.doc} |" for s in SETTINGS_SPEC]
     return "\n".join(lines)

@@ -37,3 +37,13 @@ TOPICS: tuple[TopicSpec, ...] = (
 INPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "input")
 OUTPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "output")
 TOPICS_BY_NAME = {t.name: t for t in TOPICS}
+
+
+def topics_markdown_table() -> str:
+    """The README's topic table."""
+    lines = ["| topic | role | record | key | what it carries |", "| --- | --- | --- | --- | --- |"]
+    for t in TOPICS:
+        extra = " (compacted)" if t.config.get("cleanup.policy") == "compact" else ""
+        lines.append(f"| `{t.name}` | {t.role}{extra} | `{t.record.__name__}` ([schema](schemas/{t.name}.schema.json)) "
+                     f"| SKU | {t.description} |")
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""The agent's glue, in Faust's test context: messages in, sends out, table written. No broker."""
+
+import asyncio
+from unittest.mock import AsyncMock
+
+import pytest
+
+from pricestream.settings import Settings
+from schemas import examples as ex
+from schemas.codec import encode
+from streams.app import create_worker
+
+
+@pytest.fixture
+def worker():
+    worker = create_worker(Settings.from_env({}, partitions=1, app_id="agent-test"))
+    worker.app.finalize()
+    worker.app.conf.store = "memory://"
+    worker.app.flow_control.resume()
+    for topic in worker.topics.outputs.values():
+        topic.send = AsyncMock()
+    return worker
+
+
+async def put_on(agent, topic: str, key: bytes | None, value: bytes | None) -> None:
+    """Like ``agent.put``, but on a named input topic: the agent dispatches by topic."""
+    message = agent.to_message(key, value, offset=agent.sent_offset)
+    message.topic = topic
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
+    agent.sent_offset += 1
+    async with agent.new_value_processed:
+        await agent.new_value_processed.wait()
+
+
+def sent(worker, topic: str) -> list[bytes]:
+    return [call.kwargs["value"] for call in worker.topics.outputs[topic].send.await_args_list]
+
+
+def test_a_catalog_entry_lists_the_sku_stores_its_state_and_sends_its_first_price(worker):
+    entry = ex.catalog_entry(sku="G1")
+
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "catalog", b"G1", encode(entry))
+
+    asyncio.run(scenario())
+    [raw] = sent(worker, "price-changes")
+    assert b'"new_price":20.0' in raw and b'"initial-listing"' in raw
+    assert worker.tables.sku_state[b"G1"].price == 20.0
+    assert worker.counters.consumed["catalog"] == 1
+
+
+def test_a_bad_message_is_sent_to_dead_letter_counted_and_the_next_one_is_still_decided(worker):
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "catalog", b"G2", b"{broken")
+            await put_on(agent, "catalog", b"G2", encode(ex.catalog_entry(sku="G2")))
+
+    asyncio.run(scenario())
+    [letter] = sent(worker, "dead-letter")
+    assert b'"error_code":"malformed-json"' in letter
+    assert worker.counters.dead_letters == {"malformed-json": 1}
+    assert len(sent(worker, "price-changes")) == 1
+
+
+def test_a_catalog_tombstone_removes_the_skus_state(worker):
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "catalog", b"G3", encode(ex.catalog_entry(sku="G3")))
+            await put_on(agent, "catalog", b"G3", None)
+            await put_on(agent, "clicks", b"G3", encode(ex.click(sku="G3")))
+
+    asyncio.run(scenario())
+    assert worker.tables.sku_state.get(b"G3") is None
+    assert worker.counters.dead_letters == {"unknown-sku": 1}
