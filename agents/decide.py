@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 
-from pricestream.domain.intake import DELETE, Message, handle
+from pricestream.domain.intake import Message, handle
+from streams.tables import TableStore
 from schemas.codec import encode
 
 log = logging.getLogger("pricestream.worker")
 
 
 def register_decide_agent(worker) -> None:
-    table = worker.tables.sku_state
+    store = TableStore(worker.tables.sku_state)
     outputs = worker.topics.outputs
     counters = worker.counters
     max_bytes = worker.settings.max_payload_bytes
@@ -27,19 +28,16 @@ def register_decide_agent(worker) -> None:
             m = event.message
             message = Message(m.topic.removeprefix(prefix), m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
             counters.consumed[message.topic] += 1
-            handled = handle(worker.engine, message, table.get, max_bytes)
-            if handled.rejected is not None:
-                counters.dead_letters[handled.rejected.error_code] += 1
-                counters.last_dead_letter = {"error_code": handled.rejected.error_code,
-                                             "error": handled.rejected.error, "source_topic": message.topic}
-                log.warning("dead letter from %s[%d]@%d: %s: %s", m.topic, m.partition, m.offset,
-                            handled.rejected.error_code, handled.rejected.error)
+            handled = handle(worker.engine, message, store, max_bytes)
+            for letter in ([handled.rejected] if handled.rejected else []) + handled.rejections:
+                counters.count_dead_letter(letter)
+                log.warning("dead letter from %s[%d]@%d: %s: %s", letter.source_topic, letter.partition,
+                            letter.offset, letter.error_code, letter.error)
             if handled.duplicate:
                 counters.duplicates_ignored += 1
-            if handled.new_state is DELETE:
-                table.pop(m.key, None)
-            elif handled.new_state is not None:
-                table[m.key] = handled.new_state
+            counters.skus_closed += handled.skus_closed
             for output in handled.outputs:
-                await outputs[output.TOPIC].send(key=m.key, value=encode(output))
+                key = output.sku.encode() if output.TOPIC != "dead-letter" else \
+                    m.key if output is handled.rejected else (output.key or "").encode() or None
+                await outputs[output.TOPIC].send(key=key, value=encode(output))
                 counters.emitted[output.TOPIC] += 1

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from pricestream.settings import Settings
-from schemas.codec import encode
 from schemas.examples import catalog_entry
 from schemas.records import SCHEMA_VERSION, Click, CompetitorPrice, InventoryEvent, Order
 from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
@@ -69,7 +68,7 @@ class DemoMarket:
 
     def catalogue(self):
         for s in self.skus.values():
-            yield "catalog", catalog_entry(
+            yield catalog_entry(
                 sku=s.sku, event_id=self._id("catalog"), event_time_ms=self.now, unit_cost=s.unit_cost,
                 list_price=s.list_price, min_price=round(s.unit_cost * 1.1, 2), max_price=round(s.list_price * 1.4, 2),
                 lead_time_days_mean=s.lead_time_days, lead_time_days_std=0.3, max_step_pct=0.08,
@@ -77,31 +76,32 @@ class DemoMarket:
 
     def stock_counts(self):
         for s in self.skus.values():
-            yield "inventory", InventoryEvent(SCHEMA_VERSION, self._id("count"), s.sku, self.now + 1, "count", 25, None)
+            yield InventoryEvent(SCHEMA_VERSION, self._id("count"), s.sku, self.now + 1, "count", 25, None)
 
     def step(self):
-        """Advance one step: page views, orders at our current price, competitor moves, receipts due."""
-        self.now += STEP_MS
+        """One step of events, times inside [now, now + STEP_MS): views, orders at our current price,
+        competitor moves, receipts due. The tick at its end is the caller's."""
         hour = (self.now // 3_600_000) % 24
         daily = 0.5 + 0.8 * math.sin(math.pi * max(0, hour - 6) / 16) if 6 <= hour <= 22 else 0.3
         for s in self.skus.values():
             t = self.now + int(self.rng.integers(0, STEP_MS))
             for _ in range(int(self.rng.poisson(s.views_per_step * daily))):
-                yield "clicks", Click(SCHEMA_VERSION, self._id("click"), s.sku, t)
+                yield Click(SCHEMA_VERSION, self._id("click"), s.sku, t)
             cheapest = min(s.competitors.values())
             conversion = min(0.9, 0.12 * (s.price / s.list_price) ** s.elasticity * (cheapest / s.price) ** 0.8)
             units = int(self.rng.poisson(s.views_per_step * daily * conversion))
             if units:
                 oid = self._id("order")
-                yield "orders", Order(SCHEMA_VERSION, oid, oid, s.sku, t, units, s.price)
+                yield Order(SCHEMA_VERSION, oid, oid, s.sku, t, units, s.price)
             if self.rng.random() < 0.08:
                 name = str(self.rng.choice(sorted(s.competitors)))
                 s.competitors[name] = round(max(s.unit_cost * 0.9, s.competitors[name] * float(self.rng.normal(1, 0.04))), 2)
-                yield "competitor-prices", CompetitorPrice(SCHEMA_VERSION, self._id("comp"), s.sku, t, name,
+                yield CompetitorPrice(SCHEMA_VERSION, self._id("comp"), s.sku, t, name,
                                                            s.competitors[name], bool(self.rng.random() < 0.9))
-        while self.deliveries and self.deliveries[0][0] <= self.now:
+        while self.deliveries and self.deliveries[0][0] < self.now + STEP_MS:
             due, sku, restock_id, qty = heapq.heappop(self.deliveries)
-            yield "inventory", InventoryEvent(SCHEMA_VERSION, self._id("receipt"), sku, due, "receipt", qty, restock_id)
+            yield InventoryEvent(SCHEMA_VERSION, self._id("receipt"), sku, max(due, self.now), "receipt", qty, restock_id)
+        self.now += STEP_MS
 
     def on_decision(self, topic: str, event: dict) -> None:
         s = self.skus.get(event.get("sku"))
@@ -124,7 +124,9 @@ BAD_EVENTS = [
 
 
 def run_demo(settings: Settings, duration_s: float, skus: int, seed: int, external: bool) -> int:
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaConsumer
+
+    from pricestream.lockstep import LockstepProducer
 
     from pricestream.topics_admin import ensure_topics, reset_topics
 
@@ -139,12 +141,14 @@ def run_demo(settings: Settings, duration_s: float, skus: int, seed: int, extern
         reset_topics(settings, app_id=DEMO_APP_ID)
     ensure_topics(settings)
 
+    # the market brings its own ticks, in simulated time, in lockstep with the worker
+    settings = settings.replace(clock_interval_s=0.0, commit_interval_s=0.05)
     log_path = home / "worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "worker"],
                               env={**os.environ, **settings.to_env()}, stdout=open(log_path, "wb"),
                               stderr=subprocess.STDOUT, start_new_session=True)
     print(f"worker started (pid {worker.pid}, log {log_path}), policy {settings.pricing_policy}")
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
+    producer = LockstepProducer(settings)
     consumer = KafkaConsumer(*OUTPUT_TOPICS, bootstrap_servers=settings.bootstrap_servers,
                              isolation_level="read_committed", auto_offset_reset="latest" if external else "earliest",
                              group_id=None, consumer_timeout_ms=100)
@@ -152,8 +156,6 @@ def run_demo(settings: Settings, duration_s: float, skus: int, seed: int, extern
     start_ms = market.now
     seen = {t: 0 for t in OUTPUT_TOPICS}
 
-    def send(topic, record):
-        producer.send(topic, key=record.sku.encode(), value=encode(record))
 
     def drain(timeout_ms: int = 50) -> None:
         for batch in consumer.poll(timeout_ms=timeout_ms).values():
@@ -165,29 +167,27 @@ def run_demo(settings: Settings, duration_s: float, skus: int, seed: int, extern
 
     try:
         # the catalogue first: events of a SKU the worker has not listed yet would be dead letters
-        for topic, record in market.catalogue():
-            send(topic, record)
-        producer.flush()
-        print("catalogue sent; waiting for the worker to list the SKUs ...", flush=True)
-        deadline = time.monotonic() + 120
-        while seen["price-changes"] < skus:
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not list the catalogue (exit code {worker.poll()}); see {log_path}")
-            drain(500)
-        for topic, record in market.stock_counts():
-            send(topic, record)
+        for record in market.catalogue():
+            producer.send_record(record)
+        for record in market.stock_counts():
+            producer.send_record(record)
+        print("catalogue and stock counts sent; waiting for the worker to list the SKUs ...", flush=True)
+        producer.tick(market.now + 1000, timeout_s=180)
+        drain(500)
         end = time.monotonic() + duration_s
         bad_at = time.monotonic() + duration_s / 3
         while time.monotonic() < end:
-            tick = time.monotonic()
-            for topic, record in market.step():
-                send(topic, record)
-            if bad_at and tick >= bad_at:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
+            started = time.monotonic()
+            for record in market.step():
+                producer.send_record(record)
+            if bad_at and started >= bad_at:
                 for topic, key, value in BAD_EVENTS:
-                    producer.send(topic, key=key, value=value)
+                    producer.send_raw(topic, key, value)
                 bad_at = 0
-            producer.flush()
-            drain(max(1, int((STEP_WALL_S - (time.monotonic() - tick)) * 1000)))
+            producer.tick(market.now)          # step() moved now to the end of the step
+            drain(max(1, int((STEP_WALL_S - (time.monotonic() - started)) * 1000)))
         drain(2000)
         print_summary(seen, settings)
     finally:

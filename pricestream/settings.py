@@ -45,8 +45,14 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "cost-plus: price = unit cost x (1 + markup), inside the guardrails."),
     SettingSpec("undercut", "PRICESTREAM_UNDERCUT", "0.01",
                 "competitor-match: fraction below the cheapest in-stock competitor (0 matches)."),
+    SettingSpec("clock_interval_s", "PRICESTREAM_CLOCK_INTERVAL_S", "60",
+                "Live clock: every this many seconds the worker ticks every partition (decisions happen at "
+                "ticks). 0 turns it off, for when a simulator or a replay brings its own ticks."),
     SettingSpec("processing_guarantee", "PRICESTREAM_PROCESSING_GUARANTEE", "exactly_once",
                 "Faust processing guarantee: exactly_once (Kafka transactions) or at_least_once."),
+    SettingSpec("commit_interval_s", "PRICESTREAM_COMMIT_INTERVAL_S", "2.8",
+                "How often the worker commits (a Kafka transaction under exactly_once); outputs become "
+                "visible to read_committed consumers at commits."),
     SettingSpec("store", "PRICESTREAM_STORE", "memory://",
                 "Faust table store URL (memory:// recovers from the changelog at start)."),
     SettingSpec("max_payload_bytes", "PRICESTREAM_MAX_PAYLOAD_BYTES", "65536",
@@ -78,7 +84,9 @@ class Settings:
     restock_policy: str
     markup: float
     undercut: float
+    clock_interval_s: float
     processing_guarantee: str
+    commit_interval_s: float
     store: str
     max_payload_bytes: int
     web_host: str
@@ -119,6 +127,8 @@ class Settings:
             raise SettingsError(f"processing guarantee {self.processing_guarantee!r} is not one of {PROCESSING_GUARANTEES}")
         if self.partitions < 1 or self.replication_factor < 1:
             raise SettingsError("partitions and replication factor must be at least 1")
+        if self.clock_interval_s < 0:
+            raise SettingsError("the clock interval cannot be negative (0 turns the live clock off)")
         if not 0 <= self.undercut < 1 or self.markup < 0:
             raise SettingsError("undercut must be in [0, 1) and markup at least 0")
 

@@ -18,7 +18,7 @@ import orjson
 
 from schemas.jsonschema_gen import record_schema
 from schemas.records import (
-    INPUT_RECORDS, SCHEMA_VERSION, CatalogEntry, DeadLetter, InputRecord, InventoryEvent,
+    INPUT_RECORDS, SCHEMA_VERSION, CatalogEntry, DeadLetter, InputRecord, InventoryEvent, Tick,
 )
 
 DEAD_LETTER_PAYLOAD_LIMIT = 4096
@@ -28,7 +28,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("6d1f7a52-5c0e-4c61-9a43-2f0e8e3b7c11")
 ERROR_CODES = (
     "payload-too-large", "empty-payload", "invalid-utf8", "malformed-json", "non-finite-number",
     "not-an-object", "unsupported-schema-version", "schema-violation", "non-positive-price",
-    "absurd-quantity", "invalid-quantity", "missing-key", "key-mismatch", "inconsistent-catalog", "unknown-sku",
+    "absurd-quantity", "invalid-quantity", "missing-key", "key-mismatch", "inconsistent-catalog", "unknown-sku", "wrong-partition",
     "unknown-topic",
 )
 
@@ -82,6 +82,8 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int) -
         validate(data)
     except fastjsonschema.JsonSchemaException as exc:
         return _schema_rejection(exc)
+    if topic == Tick.TOPIC:
+        return Tick(**data)         # keyed by partition; the caller checks the partition
     if key is None:
         return Rejection("missing-key", "events must be keyed by SKU")
     sku = data["sku"]

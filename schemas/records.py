@@ -123,20 +123,38 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Tick:
+    """The end of a decision period on one partition: decide now for every SKU on it.
+
+    Events only update state; decisions happen at ticks. So the result of a period does not depend on
+    the order in which the worker happened to consume the period's events from different topics,
+    which makes a replay give the same decisions. The simulator sends ticks in simulated time; in a
+    live shop the worker's own clock (``PRICESTREAM_CLOCK_INTERVAL_S``) sends them.
+    """
+    TOPIC = "clock"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of the tick.", **_ID)
+    partition: int = spec("The partition this tick closes; it must be the partition it is written to.",
+                          minimum=0, maximum=100_000)
+    event_time_ms: int = spec("End of the period: decisions are made as of this time.", **_TIME)
+
+
+@dataclass(frozen=True, slots=True)
 class PriceChange:
     """The engine moved a SKU's price."""
     TOPIC = "price-changes"
     schema_version: Literal[1] = spec("Version of this contract.")
     event_id: str = spec("Deterministic id: the same input sequence gives the same id.", **_ID)
     sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
-    event_time_ms: int = spec("Event time of the input that triggered the decision.", **_TIME)
+    event_time_ms: int = spec("The tick's time: when the decision was made, in event time.", **_TIME)
     policy: str = spec("Pricing policy that decided.", minLength=1, maxLength=64)
     old_price: float | None = spec("Price before the change; null for a SKU's first price.", **_PRICE)
     new_price: float = spec("Price from now on.", **_PRICE)
     reasons: list[str] = spec("Machine-readable reason codes, the policy's first, then every guardrail that bound.",
                               minItems=1, items={"type": "string", "minLength": 1, "maxLength": 64})
     inputs: dict[str, float | None] = spec("The numbers behind the decision (unit_cost, competitor_price, bounds...).")
-    trigger: str = spec("Topic of the input event that triggered the decision.", minLength=1, maxLength=64)
+    trigger: str = spec("Topic of the latest input that asked for a new price (catalog, competitor-prices).",
+                        minLength=1, maxLength=64)
     trigger_event_id: str = spec("event_id of that input.", **_ID)
 
 
@@ -148,7 +166,7 @@ class RestockOrder:
     event_id: str = spec("Deterministic id: the same input sequence gives the same id.", **_ID)
     restock_id: str = spec("Deterministic id of the order; a receipt quotes it to close the order.", **_ID)
     sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
-    event_time_ms: int = spec("Event time of the input that triggered the order.", **_TIME)
+    event_time_ms: int = spec("The tick's time: when the order was decided, in event time.", **_TIME)
     policy: str = spec("Restock policy that decided.", minLength=1, maxLength=64)
     quantity: int = spec("Units to order.", minimum=1, maximum=10 * MAX_QUANTITY)
     reorder_point: float = spec("Order when the inventory position is at or below this.", minimum=0)
@@ -183,7 +201,7 @@ class DeadLetter:
     record_timestamp_ms: int | None = spec("Kafka timestamp of the bad record.")
 
 
-INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry)
+INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, Tick)
 OUTPUT_RECORDS = (PriceChange, RestockOrder, DeadLetter)
 RECORDS_BY_TOPIC: dict[str, type] = {r.TOPIC: r for r in INPUT_RECORDS + OUTPUT_RECORDS}
-InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry
+InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | Tick

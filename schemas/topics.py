@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.records import (
-    CatalogEntry, Click, CompetitorPrice, DeadLetter, InventoryEvent, Order, PriceChange, RestockOrder,
+    CatalogEntry, Click, CompetitorPrice, DeadLetter, InventoryEvent, Order, PriceChange, RestockOrder, Tick,
 )
 
 
@@ -29,12 +29,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("inventory", InventoryEvent, "input", "Stock receipts, counts and adjustments."),
     TopicSpec("catalog", CatalogEntry, "input", "Per-SKU economics and rules; compacted, latest entry wins.",
               {"cleanup.policy": "compact"}),
+    TopicSpec("clock", Tick, "input", "Period ends, one tick per partition: the worker decides at each tick."),
     TopicSpec("price-changes", PriceChange, "output", "Price moves with reason codes and the numbers behind them."),
     TopicSpec("restock-orders", RestockOrder, "output", "Restock orders with reorder point, safety stock and position."),
     TopicSpec("dead-letter", DeadLetter, "output", "Input events the engine could not use, with the reason."),
 )
 
 INPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "input")
+KEYED_BY_SKU = tuple(t.name for t in TOPICS if t.record is not Tick)
 OUTPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "output")
 TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 
@@ -44,6 +46,7 @@ def topics_markdown_table() -> str:
     lines = ["| topic | role | record | key | what it carries |", "| --- | --- | --- | --- | --- |"]
     for t in TOPICS:
         extra = " (compacted)" if t.config.get("cleanup.policy") == "compact" else ""
+        key = "SKU" if t.name in KEYED_BY_SKU else "partition number"
         lines.append(f"| `{t.name}` | {t.role}{extra} | `{t.record.__name__}` ([schema](schemas/{t.name}.schema.json)) "
-                     f"| SKU | {t.description} |")
+                     f"| {key} | {t.description} |")
     return "\n".join(lines)

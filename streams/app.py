@@ -46,6 +46,7 @@ def create_worker(settings: Settings) -> Worker:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee=settings.processing_guarantee,
+        broker_commit_interval=settings.commit_interval_s,
         web_enabled=True, web_host=settings.web_host, web_port=settings.web_port,
         autodiscover=False,
         # decisions depend only on event time, so no wall-clock windowing is needed
@@ -54,8 +55,10 @@ def create_worker(settings: Settings) -> Worker:
     worker = Worker(app=app, settings=settings, topics=declare_topics(app, settings),
                     tables=declare_tables(app, settings), engine=Engine(engine_config(settings)),
                     counters=WorkerCounters())
+    from agents.clock import register_live_clock
     from agents.decide import register_decide_agent
     from agents.status import register_status
     register_decide_agent(worker)
     register_status(worker)
+    register_live_clock(worker)
     return worker

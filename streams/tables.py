@@ -9,19 +9,21 @@ import orjson
 from faust.serializers import codecs
 
 from pricestream.domain.engine import SkuState
+from pricestream.domain.intake import PartitionIndex
 from pricestream.settings import Settings
 
 SKU_STATE_CODEC = "sku-state"
 
 
 class SkuStateCodec(codecs.Codec):
-    """SkuState <-> JSON bytes, for the table's changelog."""
+    """SkuState or PartitionIndex <-> JSON bytes, for the table's changelog."""
 
-    def _dumps(self, state: SkuState) -> bytes:
-        return orjson.dumps(state.to_dict())
+    def _dumps(self, value: SkuState | PartitionIndex) -> bytes:
+        return orjson.dumps(value.to_dict())
 
-    def _loads(self, data: bytes) -> SkuState:
-        return SkuState.from_dict(orjson.loads(data))
+    def _loads(self, data: bytes) -> SkuState | PartitionIndex:
+        d = orjson.loads(data)
+        return PartitionIndex.from_dict(d) if d.get("kind") == PartitionIndex.KIND else SkuState.from_dict(d)
 
 
 codecs.register(SKU_STATE_CODEC, SkuStateCodec())
@@ -29,7 +31,16 @@ codecs.register(SKU_STATE_CODEC, SkuStateCodec())
 
 @dataclass
 class Tables:
-    sku_state: faust.types.TableT       # key: SKU as bytes (the message key), value: SkuState
+    sku_state: faust.types.TableT   # key: SKU as bytes (the message key) -> SkuState; partition_key(p) -> PartitionIndex
+
+
+class TableStore:
+    """The domain's StateStore protocol over a Faust table (writes go to its changelog)."""
+
+    def __init__(self, table: faust.types.TableT):
+        self.get = table.get
+        self.put = table.__setitem__
+        self.delete = lambda key: table.pop(key, None)
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import faust
 
 from pricestream.settings import Settings
+from schemas.records import Tick
 from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 
 
@@ -18,10 +19,12 @@ from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS
 class Topics:
     inputs: faust.types.TopicT                       # one channel over every input topic
     outputs: dict[str, faust.types.TopicT]           # by contract topic name (without prefix)
+    clock: faust.types.TopicT                        # where the live clock writes ticks
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     raw = dict(key_serializer="raw", value_serializer="raw")
     inputs = app.topic(*(settings.topic(n) for n in INPUT_TOPICS), partitions=settings.partitions, **raw)
     outputs = {name: app.topic(settings.topic(name), partitions=settings.partitions, **raw) for name in OUTPUT_TOPICS}
-    return Topics(inputs=inputs, outputs=outputs)
+    clock = app.topic(settings.topic(Tick.TOPIC), partitions=settings.partitions, **raw)
+    return Topics(inputs=inputs, outputs=outputs, clock=clock)

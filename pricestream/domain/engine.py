@@ -1,9 +1,11 @@
-"""The per-SKU state machine: ``apply(state, event) -> outputs``.
+"""The per-SKU state machine: ``apply(state, event)`` updates, ``close(state, tick_time)`` decides.
 
-One implementation for both shells: the Faust worker calls it for each consumed record, the offline
-simulator calls it in process. It reads no clock (time is the event's ``event_time_ms``), draws no
-unseeded randomness and numbers its decisions per SKU, so the same input sequence gives the same
-outputs, ids included.
+One implementation for both shells: the Faust worker calls it for each consumed record and each tick,
+the offline simulator calls it in process. Events only update state, in ways that do not depend on
+their order within a period (counts, sums, latest-by-event-time); decisions are made at ticks. It
+reads no clock (time is the event's or tick's ``event_time_ms``), draws no unseeded randomness and
+numbers its decisions per SKU, so the same input gives the same outputs, ids included, however the
+worker interleaved the topics.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
 from pricestream.domain.inventory import RESTOCK_POLICIES, Stock
 from pricestream.domain.pricing import PRICING_POLICIES, CompetitorQuote, PolicyParams, PricingContext
-from schemas.codec import Delisting, Rejection, deterministic_id
+from schemas.codec import Delisting, deterministic_id
 from schemas.records import (
     SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order, PriceChange, RestockOrder,
 )
@@ -42,7 +44,9 @@ class SkuState:
     catalog: CatalogEntry | None = None
     price: float | None = None
     last_price_change_ms: int | None = None
-    reprice_pending: bool = False       # a change was held back by the minimum interval
+    reprice_pending: bool = False       # the catalogue or a competitor changed, or a change was held back
+    # (event_time_ms, topic, event_id) of the latest input that asked for a new price
+    reprice_trigger: tuple[int, str, str] = (0, "catalog", "")
     price_seq: int = 0
     restock_seq: int = 0
     competitors: dict[str, CompetitorQuote] = field(default_factory=dict)
@@ -53,18 +57,23 @@ class SkuState:
     revenue: float = 0.0
     last_event_time_ms: int = 0
     recent_ids: list[str] = field(default_factory=list)
+    # dead letters (as dicts) of events that came before any catalogue entry: emitted at the tick
+    # if the SKU is still unlisted then, dropped when its entry arrives in the same period
+    held_letters: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sku": self.sku,
             "catalog": None if self.catalog is None else _record_dict(self.catalog),
             "price": self.price, "last_price_change_ms": self.last_price_change_ms,
-            "reprice_pending": self.reprice_pending, "price_seq": self.price_seq, "restock_seq": self.restock_seq,
+            "reprice_pending": self.reprice_pending, "reprice_trigger": list(self.reprice_trigger),
+            "price_seq": self.price_seq, "restock_seq": self.restock_seq,
             "competitors": {k: [q.price, q.in_stock, q.event_time_ms] for k, q in self.competitors.items()},
             "on_hand": self.stock.on_hand, "open_orders": dict(self.stock.open_orders),
             "stock_known": self.stock_known,
             "views": self.views, "units_sold": self.units_sold, "revenue": self.revenue,
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
+            "held_letters": list(self.held_letters),
         }
 
     @classmethod
@@ -72,21 +81,21 @@ class SkuState:
         return cls(
             sku=d["sku"], catalog=None if d["catalog"] is None else CatalogEntry(**d["catalog"]),
             price=d["price"], last_price_change_ms=d["last_price_change_ms"],
-            reprice_pending=d["reprice_pending"], price_seq=d["price_seq"], restock_seq=d["restock_seq"],
+            reprice_pending=d["reprice_pending"], reprice_trigger=tuple(d["reprice_trigger"]), price_seq=d["price_seq"], restock_seq=d["restock_seq"],
             competitors={k: CompetitorQuote(*v) for k, v in d["competitors"].items()},
             stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"])), stock_known=d["stock_known"],
             views=d["views"], units_sold=d["units_sold"], revenue=d["revenue"],
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
+            held_letters=list(d["held_letters"]),
         )
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What one event did: the state after it, the events to emit, or why it was rejected."""
+    """What one event did: the state after it, and whether it came before the SKU was listed."""
     state: SkuState | None
-    outputs: list[PriceChange | RestockOrder] = field(default_factory=list)
-    rejection: Rejection | None = None
     duplicate: bool = False
+    unlisted: bool = False      # no catalogue entry yet: kept, and dead-lettered at the tick if still none
 
 
 class Engine:
@@ -101,10 +110,7 @@ class Engine:
         """Apply one valid input record. ``state`` is updated in place and returned in the outcome."""
         if isinstance(record, Delisting):
             return Outcome(state=None)
-        if isinstance(record, CatalogEntry):
-            state = state or SkuState(sku=record.sku)
-        elif state is None or state.catalog is None:
-            return Outcome(state, rejection=Rejection("unknown-sku", f"no catalog entry for SKU {record.sku!r}"))
+        state = state or SkuState(sku=record.sku)
 
         if isinstance(record, (Order, InventoryEvent)):
             # orders and stock movements change counts: a producer's retry must not count twice
@@ -115,7 +121,7 @@ class Engine:
 
         now = record.event_time_ms
         state.last_event_time_ms = max(state.last_event_time_ms, now)
-        outcome = Outcome(state)
+        outcome = Outcome(state, unlisted=state.catalog is None and not isinstance(record, CatalogEntry))
         if isinstance(record, Click):
             state.views += 1
         elif isinstance(record, Order):
@@ -123,27 +129,36 @@ class Engine:
             state.units_sold += record.quantity
             state.revenue += record.quantity * record.unit_price
         elif isinstance(record, CompetitorPrice):
-            state.competitors[record.competitor] = CompetitorQuote(record.price, record.in_stock, now)
-            state.reprice_pending = True
+            known = state.competitors.get(record.competitor)
+            # the latest observation by event time wins (ties: the lower price), whatever the arrival order
+            if known is None or (now, -record.price) >= (known.event_time_ms, -known.price):
+                state.competitors[record.competitor] = CompetitorQuote(record.price, record.in_stock, now)
+                _ask_for_price(state, record)
         elif isinstance(record, InventoryEvent):
             _move_stock(state.stock, record)
             state.stock_known = True
         elif isinstance(record, CatalogEntry):
-            state.catalog = record
-            state.reprice_pending = True
-
-        if state.reprice_pending:
-            self._reprice(state, record, outcome)
-        if isinstance(record, (Order, InventoryEvent, CatalogEntry)):
-            self._restock_check(state, record, outcome)
+            if state.catalog is None or (now, record.event_id) >= (state.catalog.event_time_ms, state.catalog.event_id):
+                state.catalog = record
+                state.held_letters.clear()      # the events before it were valid after all
+                _ask_for_price(state, record)
         return outcome
 
-    def _reprice(self, state: SkuState, trigger, outcome: Outcome) -> None:
+    def close(self, state: SkuState, now: int) -> list[PriceChange | RestockOrder]:
+        """Decide for one SKU at a tick: a new price if one was asked for, a restock if one is needed."""
+        outputs: list[PriceChange | RestockOrder] = []
+        if state.catalog is None:
+            return outputs
+        if state.reprice_pending or state.price is None:
+            self._reprice(state, now, outputs)
+        self._restock_check(state, now, outputs)
+        return outputs
+
+    def _reprice(self, state: SkuState, now: int, outputs: list) -> None:
         entry = state.catalog
-        now = trigger.event_time_ms
         if (state.price is not None and state.last_price_change_ms is not None
                 and now - state.last_price_change_ms < entry.min_change_interval_s * 1000):
-            return      # held back: stays pending and is retried on the SKU's next event
+            return      # held back: stays pending and is retried at the next tick
         state.reprice_pending = False
         ctx = PricingContext(catalog=entry, current_price=state.price, competitors=state.competitors,
                              on_hand=state.stock.on_hand, now_ms=now)
@@ -155,17 +170,17 @@ class Engine:
         inputs = {**proposal.inputs, "unit_cost": entry.unit_cost, "proposed_price": proposal.price,
                   "on_hand": state.stock.on_hand}
         state.price_seq += 1
-        outcome.outputs.append(PriceChange(
+        outputs.append(PriceChange(
             schema_version=SCHEMA_VERSION,
             event_id=deterministic_id("price-changes", state.sku, state.price_seq),
             sku=state.sku, event_time_ms=now, policy=self.config.pricing_policy,
             old_price=state.price, new_price=guarded.price, reasons=reasons, inputs=inputs,
-            trigger=trigger.TOPIC, trigger_event_id=trigger.event_id,
+            trigger=state.reprice_trigger[1], trigger_event_id=state.reprice_trigger[2] or "none",
         ))
         state.price = guarded.price
         state.last_price_change_ms = now
 
-    def _restock_check(self, state: SkuState, trigger, outcome: Outcome) -> None:
+    def _restock_check(self, state: SkuState, now: int, outputs: list) -> None:
         if not state.stock_known:
             return      # ordering against an unknown shelf would guess; the inventory feed tells
         entry = state.catalog
@@ -175,10 +190,10 @@ class Engine:
         state.restock_seq += 1
         restock_id = deterministic_id("restock", state.sku, state.restock_seq)
         on_order_before, position_before = state.stock.on_order, state.stock.position
-        outcome.outputs.append(RestockOrder(
+        outputs.append(RestockOrder(
             schema_version=SCHEMA_VERSION,
             event_id=deterministic_id("restock-orders", state.sku, state.restock_seq),
-            restock_id=restock_id, sku=state.sku, event_time_ms=trigger.event_time_ms,
+            restock_id=restock_id, sku=state.sku, event_time_ms=now,
             policy=self.config.restock_policy, quantity=proposal.quantity,
             reorder_point=proposal.reorder_point, order_up_to=proposal.order_up_to,
             safety_stock=proposal.safety_stock, inventory_position=position_before,
@@ -187,6 +202,14 @@ class Engine:
             reasons=list(proposal.reasons),
         ))
         state.stock.open_orders[restock_id] = float(proposal.quantity)
+
+
+def _ask_for_price(state: SkuState, record) -> None:
+    """Mark the SKU for repricing at the next tick; the latest asker (by event time, then id) is named."""
+    trigger = (record.event_time_ms, record.TOPIC, record.event_id)
+    if not state.reprice_pending or trigger > state.reprice_trigger:
+        state.reprice_trigger = trigger
+    state.reprice_pending = True
 
 
 def _move_stock(stock: Stock, event: InventoryEvent) -> None:

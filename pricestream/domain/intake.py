@@ -1,19 +1,60 @@
-"""One consumed message in, everything it causes out: decode, validate, apply, or dead-letter.
+"""One consumed message in, everything it causes out: decode, validate, apply or decide, or dead-letter.
 
-Both shells call ``handle``: the Faust agent with messages from Kafka, the offline simulator with
-messages it builds itself. Where the state lives is the caller's business (a Faust table, a dict).
+Both shells call ``handle``: the Faust agent with messages from Kafka and its table as the store, the
+offline simulator with messages it builds itself and a dict. Per partition the store also keeps the
+list of SKUs on it (``PartitionIndex``), so a tick can decide for every SKU, including those that had
+no event in the period.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 from pricestream.domain.engine import Engine, SkuState
-from schemas.codec import Delisting, Rejection, dead_letter, decode
-from schemas.records import DeadLetter, PriceChange, RestockOrder
+from schemas.codec import Delisting, Rejection, dead_letter, decode, to_dict
+from schemas.records import DeadLetter, PriceChange, RestockOrder, Tick
 
-DELETE = object()     # marker: the SKU's state is to be removed (delisted)
+
+MAX_HELD_LETTERS = 100      # per unlisted SKU and period; more are dead-lettered at once
+
+
+@dataclass(slots=True)
+class PartitionIndex:
+    """The SKUs whose events arrive on one partition, in the order they were listed."""
+    KIND = "partition-index"
+    partition: int
+    skus: list[str] = field(default_factory=list)
+    last_tick_ms: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.KIND, "partition": self.partition, "skus": list(self.skus),
+                "last_tick_ms": self.last_tick_ms}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PartitionIndex":
+        return cls(partition=d["partition"], skus=list(d["skus"]), last_tick_ms=d["last_tick_ms"])
+
+
+def partition_key(partition: int) -> bytes:
+    """Store key of a partition's index; '#' cannot start a SKU, so it never meets a SKU's key."""
+    return b"#partition:%d" % partition
+
+
+class StateStore(Protocol):
+    def get(self, key: bytes) -> SkuState | PartitionIndex | None: ...
+    def put(self, key: bytes, value: SkuState | PartitionIndex) -> None: ...
+    def delete(self, key: bytes) -> None: ...
+
+
+class DictStore(dict):
+    """The offline shell's store."""
+
+    def put(self, key: bytes, value) -> None:
+        self[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,25 +70,80 @@ class Message:
 @dataclass(slots=True)
 class Handled:
     outputs: list[PriceChange | RestockOrder | DeadLetter] = field(default_factory=list)
-    new_state: SkuState | object | None = None     # None: unchanged; DELETE: remove; else store it
-    rejected: DeadLetter | None = None
+    rejected: DeadLetter | None = None                          # this message, if it was bad
+    rejections: list[DeadLetter] = field(default_factory=list)  # held events found bad at a tick
     duplicate: bool = False
+    skus_closed: int = 0
 
 
-def handle(engine: Engine, message: Message, load_state: Callable[[bytes], SkuState | None],
-           max_payload_bytes: int) -> Handled:
+def handle(engine: Engine, message: Message, store: StateStore, max_payload_bytes: int) -> Handled:
     record = decode(message.topic, message.key, message.value, max_payload_bytes)
     if isinstance(record, Rejection):
         return _rejected(message, record)
-    state = load_state(message.key)
+    if isinstance(record, Tick):
+        return _close_partition(engine, message, record, store)
+
+    state = store.get(message.key)
     outcome = engine.apply(state, record)
-    if outcome.rejection is not None:
-        return _rejected(message, outcome.rejection)
     if isinstance(record, Delisting):
-        return Handled(new_state=DELETE)
+        if state is not None:
+            store.delete(message.key)
+            _update_index(store, message.partition, remove=record.sku)
+        return Handled()
     if outcome.duplicate:
         return Handled(duplicate=True)
-    return Handled(outputs=list(outcome.outputs), new_state=outcome.state)
+    handled = Handled()
+    if outcome.unlisted:
+        # whether the catalogue entry comes before or after this event within the period must not
+        # matter, so the verdict waits for the tick
+        letter = dead_letter(message.topic, message.partition, message.offset, message.key, message.value,
+                             Rejection("unknown-sku", f"no catalog entry for SKU {record.sku!r} by the end of "
+                                                      "the period"), message.timestamp_ms)
+        if len(outcome.state.held_letters) < MAX_HELD_LETTERS:
+            outcome.state.held_letters.append(to_dict(letter))
+        else:
+            handled = Handled(outputs=[letter], rejected=letter)
+    store.put(message.key, outcome.state)
+    if state is None:
+        _update_index(store, message.partition, add=record.sku)
+    return handled
+
+
+def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateStore) -> Handled:
+    if tick.partition != message.partition:
+        return _rejected(message, Rejection(
+            "wrong-partition", f"a tick for partition {tick.partition} was written to partition {message.partition}"))
+    index = store.get(partition_key(message.partition)) or PartitionIndex(message.partition)
+    handled = Handled()
+    for sku in list(index.skus):
+        key = sku.encode()
+        state = store.get(key)
+        if state.catalog is None:           # never listed: its events are dead letters after all
+            letters = [DeadLetter(**d) for d in state.held_letters]
+            handled.outputs += letters
+            handled.rejections += letters
+            store.delete(key)
+            index.skus.remove(sku)
+            continue
+        was_pending = state.reprice_pending
+        outputs = engine.close(state, tick.event_time_ms)
+        if outputs or state.reprice_pending != was_pending:
+            handled.outputs += outputs
+            store.put(key, state)
+        handled.skus_closed += 1
+    index.last_tick_ms = tick.event_time_ms
+    store.put(partition_key(message.partition), index)
+    return handled
+
+
+def _update_index(store: StateStore, partition: int, add: str | None = None, remove: str | None = None) -> None:
+    key = partition_key(partition)
+    index = store.get(key) or PartitionIndex(partition)
+    if add is not None and add not in index.skus:
+        index.skus.append(add)
+    if remove is not None and remove in index.skus:
+        index.skus.remove(remove)
+    store.put(key, index)
 
 
 def _rejected(message: Message, rejection: Rejection) -> Handled:

@@ -14,11 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
+from pricestream.lockstep import LockstepProducer
 from pricestream.settings import Settings
 from pricestream.topics_admin import ensure_topics
-from schemas.codec import encode
 from schemas.topics import OUTPUT_TOPICS
 
 
@@ -32,7 +32,7 @@ def isolated_settings(base: Settings, **changes) -> Settings:
     """Settings with their own topics and consumer group on the shared test broker."""
     tag = uuid.uuid4().hex[:8]
     return base.replace(topic_prefix=f"t{tag}.", app_id=f"pricestream-test-{tag}", web_port=free_port(),
-                        status_interval_s=1.0, **changes)
+                        status_interval_s=1.0, clock_interval_s=0.0, commit_interval_s=0.1, **changes)
 
 
 @dataclass
@@ -113,19 +113,6 @@ class Outputs:
         self._consumer.close()
 
 
-class Producer:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-
-    def send_record(self, record) -> None:
-        self.send_raw(record.TOPIC, record.sku.encode(), encode(record))
-
-    def send_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        self._producer.send(self.settings.topic(topic), key=key, value=value)
-
-    def flush(self):
-        self._producer.flush()
-
-    def close(self):
-        self._producer.close()
+def Producer(settings: Settings) -> LockstepProducer:
+    """The tests' producer: records what it sent, for the offline replay."""
+    return LockstepProducer(settings, record_sent=True)

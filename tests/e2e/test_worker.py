@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pricestream.domain.engine import Engine
-from pricestream.domain.intake import Message, handle
+from pricestream.domain.intake import DictStore, Message, handle
 from schemas import examples as ex
 from schemas.codec import deterministic_id, encode
 from streams.app import engine_config
@@ -54,92 +54,93 @@ def worker(kafka_broker, tmp_path):
     running.stop()
 
 
-def offline_decisions(settings, records):
-    """The same records through the same domain code, in process: what the worker must have emitted."""
-    engine, states, out = Engine(engine_config(settings)), {}, []
-    for r in records:
-        handled = handle(engine, Message(r.TOPIC, 0, 0, r.sku.encode(), encode(r)), states.get,
-                         settings.max_payload_bytes)
-        if handled.new_state is not None:
-            states[r.sku.encode()] = handled.new_state
-        out += handled.outputs
+def offline_replay(settings, sent):
+    """Every message the test wrote, through the same domain code in process: what the worker must emit."""
+    engine, store, out = Engine(engine_config(settings)), DictStore(), []
+    for m in sent:
+        out += handle(engine, Message(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms), store,
+                      settings.max_payload_bytes).outputs
     return out
+
+
+def by_id(events):
+    return sorted(events, key=lambda e: e["event_id"])
 
 
 def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(worker):
     settings = worker.settings
     producer, outputs = Producer(settings), Outputs(settings)
-    sent = []
 
-    def send(record):
-        producer.send_record(record)
-        sent.append(record)
-
-    # 1. listing: a first price for each SKU; A's shelf is counted empty, so A is restocked
-    send(CATALOG_A)
-    send(CATALOG_B)
-    producer.flush()
-    outputs.wait_for_counts(price_changes=2, worker=worker)
-    send(ex.inventory(sku=A, t=500, kind="count", quantity=0))
-    producer.flush()
-    seen = outputs.wait_for_counts(price_changes=2, restock_orders=1, worker=worker)
-    assert sorted((e["sku"], e["old_price"], e["new_price"]) for e in seen["price-changes"]) == \
-        [(A, None, 20.0), (B, None, 20.0)]
+    # 1. listing: each SKU gets a first price at the first tick; A's shelf is counted empty: restock
+    producer.send_record(CATALOG_A)
+    producer.send_record(CATALOG_B)
+    producer.tick(100)
+    seen = outputs.wait_for_counts(price_changes=2, worker=worker)
+    assert sorted((e["sku"], e["old_price"], e["new_price"], e["event_time_ms"]) for e in seen["price-changes"]) == \
+        [(A, None, 20.0, 100), (B, None, 20.0, 100)]
+    assert seen["restock-orders"] == []                   # A's stock is not known yet
+    producer.send_record(ex.inventory(sku=A, t=500, kind="count", quantity=0))
+    producer.tick(600)
+    seen = outputs.wait_for_counts(restock_orders=1, worker=worker)
     first_restock = seen["restock-orders"][0]
     assert (first_restock["sku"], first_restock["quantity"], first_restock["inventory_position"]) == (A, 20, 0.0)
     assert first_restock["restock_id"] == deterministic_id("restock", A, 1)
 
-    # 2. a competitor undercuts: we follow, one percent below, inside the 20% step
-    send(ex.competitor_price(sku=A, t=1000, price=18.0))
-    producer.flush()
+    # 2. a competitor undercuts: at the next tick we follow, one percent below, inside the 20% step
+    producer.send_record(ex.competitor_price(sku=A, t=1000, price=18.0))
+    producer.tick(1100)
     seen = outputs.wait_for_counts(price_changes=3, worker=worker)
     move = seen["price-changes"][2]
     assert (move["old_price"], move["new_price"], move["reasons"]) == (20.0, 17.82, ["competitor-undercut"])
-    assert move["inputs"]["competitor_price"] == 18.0
+    assert (move["inputs"]["competitor_price"], move["trigger"]) == (18.0, "competitor-prices")
 
-    # 3. the restock arrives, then sales bring A to its reorder point: one new order for the gap
-    send(ex.inventory(sku=A, t=2000, kind="receipt", quantity=20, restock_id=first_restock["restock_id"]))
-    producer.flush()
-    wait_until(lambda: worker.status()["consumed"].get("inventory", 0) >= 2)
+    # 3. the restock arrives and sales bring A to its reorder point: one new order for the gap, not two
+    producer.send_record(ex.inventory(sku=A, t=2000, kind="receipt", quantity=20, restock_id=first_restock["restock_id"]))
     for i in range(4):
-        send(ex.order(sku=A, t=3000 + i, quantity=4, unit_price=17.82))
-    producer.flush()
+        producer.send_record(ex.order(sku=A, t=3000 + i, quantity=4, unit_price=17.82))
+    producer.tick(4000)
+    producer.tick(5000)
     seen = outputs.wait_for_counts(restock_orders=2, worker=worker)
     second = seen["restock-orders"][1]
     assert (second["quantity"], second["inventory_position"], second["on_order"]) == (16, 4.0, 0.0)
 
     # 4. every kind of bad input goes to dead-letter; the valid event after each is still decided
-    offsets = {}
+    expected_codes = {}
     for i, (topic, key, payload, code) in enumerate(BAD_INPUTS):
-        future = producer._producer.send(settings.topic(topic), key=key, value=payload)
-        meta = future.get(timeout=10)
-        offsets[(topic, meta.partition, meta.offset)] = code
-        send(ex.competitor_price(sku=B, t=10_000 + i, price=19.0 if i % 2 == 0 else 19.5))
-    producer.flush()
+        producer.send_raw(topic, key, payload)
+        [bad] = producer.flush()
+        expected_codes[(topic, bad.partition, bad.offset)] = code
+        producer.send_record(ex.competitor_price(sku=B, t=10_000 + 10 * i, price=19.0 if i % 2 == 0 else 19.5))
+        producer.tick(10_005 + 10 * i)
     seen = outputs.wait_for_counts(dead_letter=len(BAD_INPUTS), price_changes=3 + len(BAD_INPUTS), worker=worker)
 
     letters = {(d["source_topic"], d["partition"], d["offset"]): d for d in seen["dead-letter"]}
-    assert {k: d["error_code"] for k, d in letters.items()} == offsets
+    assert {k: d["error_code"] for k, d in letters.items()} == expected_codes
     for (topic, partition, offset), d in letters.items():
-        assert d["event_id"] == deterministic_id("dead-letter", topic, partition, offset)
-        assert d["error"]
+        assert d["event_id"] == deterministic_id("dead-letter", topic, partition, offset) and d["error"]
     oversized = next(d for d in letters.values() if d["error_code"] == "payload-too-large")
     assert oversized["raw_payload_truncated"] and oversized["raw_payload_bytes"] > 70_000
     assert next(d for d in letters.values() if d["error_code"] == "invalid-utf8")["raw_payload_encoding"] == "base64"
+    b_prices = [e["new_price"] for e in seen["price-changes"] if e["sku"] == B]
+    assert b_prices == [20.0] + [18.81 if i % 2 == 0 else 19.3 for i in range(len(BAD_INPUTS))]   # 19.305 -> 19.30
 
-    # the worker's decisions are exactly those of the domain code run offline on the valid records
-    expected = offline_decisions(settings, sent)
-    for topic in ("price-changes", "restock-orders"):
-        want = sorted((json.loads(encode(o)) for o in expected if o.TOPIC == topic), key=lambda e: e["event_id"])
-        got = sorted(seen[topic], key=lambda e: e["event_id"])
-        assert got == want, topic
+    # the worker emitted exactly what the domain code emits offline on the same messages, ids included
+    expected = [json.loads(encode(o)) for o in offline_replay(settings, producer.sent)]
+    for topic in ("price-changes", "restock-orders", "dead-letter"):
+        assert by_id(seen[topic]) == by_id(e for e in expected if _topic_of(e) == topic), topic
 
-    # the dead-letter count is visible on the status page and in the log, and the worker never restarted
+    # the dead-letter count is visible on the status page and in the log; the worker never restarted
     wait_until(lambda: worker.status()["dead_letters_total"] == len(BAD_INPUTS))
     assert worker.process.poll() is None
     wait_until(lambda: f"dead_letters={len(BAD_INPUTS)}" in worker.log())
     producer.close()
     outputs.close()
+
+
+def _topic_of(event: dict) -> str:
+    if "error_code" in event:
+        return "dead-letter"
+    return "restock-orders" if "restock_id" in event else "price-changes"
 
 
 def wait_until(condition, timeout_s: float = 30) -> None:
@@ -163,14 +164,11 @@ def test_kcat_reads_decisions_that_validate_against_their_schemas(worker):
     producer, outputs = Producer(settings), Outputs(settings)
     producer.send_record(CATALOG_A)
     producer.send_record(CATALOG_B)
-    producer.flush()
-    outputs.wait_for_counts(price_changes=2, worker=worker)
     producer.send_record(ex.inventory(sku=A, t=10, kind="count", quantity=3))
-    producer.flush()
-    outputs.wait_for_counts(restock_orders=1, worker=worker)
+    producer.tick(20)
     producer.send_record(ex.competitor_price(sku=B, t=50, price=18.5))
-    producer.flush()
-    outputs.wait_for_counts(price_changes=3, worker=worker)
+    producer.tick(60)
+    outputs.wait_for_counts(price_changes=3, restock_orders=1, worker=worker)
 
     kcat = shutil.which("kcat")
     assert kcat, "kcat is installed by 'make test' (apt-get install kcat)"

@@ -7,6 +7,7 @@ import pytest
 
 from pricestream.settings import Settings
 from schemas import examples as ex
+from pricestream.domain.ticks import ticks_for
 from schemas.codec import encode
 from streams.app import create_worker
 
@@ -33,6 +34,11 @@ async def put_on(agent, topic: str, key: bytes | None, value: bytes | None) -> N
         await agent.new_value_processed.wait()
 
 
+async def tick(agent, t: int) -> None:
+    [only] = ticks_for(t, partitions=1)
+    await put_on(agent, "clock", b"0", encode(only))
+
+
 def sent(worker, topic: str) -> list[bytes]:
     return [call.kwargs["value"] for call in worker.topics.outputs[topic].send.await_args_list]
 
@@ -43,12 +49,16 @@ def test_a_catalog_entry_lists_the_sku_stores_its_state_and_sends_its_first_pric
     async def scenario():
         async with worker.app.agents["decide"].test_context() as agent:
             await put_on(agent, "catalog", b"G1", encode(entry))
+            assert sent(worker, "price-changes") == []          # decisions wait for the tick
+            await tick(agent, 1000)
 
     asyncio.run(scenario())
     [raw] = sent(worker, "price-changes")
     assert b'"new_price":20.0' in raw and b'"initial-listing"' in raw
     assert worker.tables.sku_state[b"G1"].price == 20.0
-    assert worker.counters.consumed["catalog"] == 1
+    assert worker.counters.consumed["catalog"] == 1 and worker.counters.skus_closed == 1
+    key = worker.topics.outputs["price-changes"].send.await_args.kwargs["key"]
+    assert key == b"G1"          # outputs are keyed by SKU, not by the tick's key
 
 
 def test_a_bad_message_is_sent_to_dead_letter_counted_and_the_next_one_is_still_decided(worker):
@@ -56,6 +66,7 @@ def test_a_bad_message_is_sent_to_dead_letter_counted_and_the_next_one_is_still_
         async with worker.app.agents["decide"].test_context() as agent:
             await put_on(agent, "catalog", b"G2", b"{broken")
             await put_on(agent, "catalog", b"G2", encode(ex.catalog_entry(sku="G2")))
+            await tick(agent, 1000)
 
     asyncio.run(scenario())
     [letter] = sent(worker, "dead-letter")
@@ -64,13 +75,38 @@ def test_a_bad_message_is_sent_to_dead_letter_counted_and_the_next_one_is_still_
     assert len(sent(worker, "price-changes")) == 1
 
 
+def test_a_tick_on_the_wrong_partition_is_a_dead_letter(worker):
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "clock", b"3", encode(ticks_for(5, partitions=4)[3]))
+
+    asyncio.run(scenario())
+    assert worker.counters.dead_letters == {"wrong-partition": 1}
+
+
 def test_a_catalog_tombstone_removes_the_skus_state(worker):
     async def scenario():
         async with worker.app.agents["decide"].test_context() as agent:
             await put_on(agent, "catalog", b"G3", encode(ex.catalog_entry(sku="G3")))
             await put_on(agent, "catalog", b"G3", None)
             await put_on(agent, "clicks", b"G3", encode(ex.click(sku="G3")))
+            assert worker.counters.dead_letters == {}       # the verdict waits for the tick
+            await tick(agent, 1000)
 
     asyncio.run(scenario())
     assert worker.tables.sku_state.get(b"G3") is None
     assert worker.counters.dead_letters == {"unknown-sku": 1}
+    [letter] = sent(worker, "dead-letter")
+    assert b'"source_topic":"clicks"' in letter and worker.topics.outputs["dead-letter"].send.await_args.kwargs["key"] == b"G3"
+
+
+def test_events_before_the_catalog_entry_in_the_same_period_are_kept_not_dead_lettered(worker):
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "inventory", b"G4", encode(ex.inventory(sku="G4", kind="count", quantity=7)))
+            await put_on(agent, "catalog", b"G4", encode(ex.catalog_entry(sku="G4")))
+            await tick(agent, 1000)
+
+    asyncio.run(scenario())
+    assert sent(worker, "dead-letter") == []
+    assert worker.tables.sku_state[b"G4"].stock.on_hand == 7
