@@ -84,8 +84,13 @@ def cmd_schemas(args) -> int:
 def cmd_demo(args) -> int:
     from pricestream.demo import run_demo
 
-    return run_demo(_settings(args), duration_s=args.duration, skus=args.skus, seed=args.seed,
-                    external=args.external)
+    return run_demo(_settings(args), days=args.days, seed=args.seed, external=args.external)
+
+
+def cmd_simulate(args) -> int:
+    from pricestream.simulator.cli import run_simulate
+
+    return run_simulate(args, _settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,11 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("write", "check"))
     p.set_defaults(func=cmd_schemas)
 
-    p = sub.add_parser("demo", help="live demo: local broker, worker and a market event generator")
+    p = sub.add_parser("simulate", help="closed-loop market simulation scored against a clairvoyant oracle")
     policy_flags(p)
-    p.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
-    p.add_argument("--skus", type=int, default=8, help="SKUs in the demo catalogue")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--scenario", default="standard", help="built-in name or a scenario JSON file")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
+    p.add_argument("--seeds", type=int, default=1, help="run this many seeds (seed, seed+1, ...) and report the spread")
+    p.add_argument("--periods", type=int, help="override the horizon, in periods")
+    p.add_argument("--days", type=float, help="override the horizon, in days")
+    p.add_argument("--report-json", help="write the report (one seed) or the reports and summary (several) here")
+    p.add_argument("--kafka", action="store_true", help="run through a real broker and worker instead of in process")
+    p.add_argument("--external", action="store_true",
+                   help="with --kafka: use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="live demo: local broker, worker and the market simulator on 'standard'")
+    policy_flags(p)
+    p.add_argument("--days", type=float, default=7.0, help="days of the standard scenario to play (default 7)")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of starting the local broker")
     p.set_defaults(func=cmd_demo)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +13,8 @@ from kafka import KafkaConsumer
 
 from pricestream.lockstep import LockstepProducer
 from pricestream.settings import Settings
-from pricestream.topics_admin import ensure_topics
+from pricestream.worker_process import WorkerProcess
+from pricestream.worker_process import start_worker as start_process
 from schemas.topics import OUTPUT_TOPICS
 
 
@@ -35,50 +31,8 @@ def isolated_settings(base: Settings, **changes) -> Settings:
                         status_interval_s=1.0, clock_interval_s=0.0, commit_interval_s=0.1, **changes)
 
 
-@dataclass
-class RunningWorker:
-    settings: Settings
-    process: subprocess.Popen
-    log_path: Path
-
-    def status(self) -> dict:
-        url = f"http://{self.settings.web_host}:{self.settings.web_port}/status/"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.load(response)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-
-def start_worker(settings: Settings, log_dir: Path, timeout_s: float = 90) -> RunningWorker:
-    """``pricestream worker`` as a subprocess; returns once its status page answers."""
-    ensure_topics(settings)
-    log_path = log_dir / f"worker-{settings.app_id}.log"
-    process = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "worker"],
-                               env={**os.environ, **settings.to_env()}, stdout=open(log_path, "wb"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    worker = RunningWorker(settings, process, log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode}:\n{worker.log()[-3000:]}")
-        try:
-            worker.status()
-            return worker
-        except OSError:
-            time.sleep(0.3)
-    worker.stop()
-    raise TimeoutError(f"worker status page did not answer in {timeout_s}s:\n{worker.log()[-3000:]}")
+def start_worker(settings: Settings, log_dir: Path, timeout_s: float = 90) -> WorkerProcess:
+    return start_process(settings, log_dir / f"worker-{settings.app_id}.log", timeout_s)
 
 
 @dataclass
@@ -92,7 +46,7 @@ class Outputs:
             *(self.settings.topic(t) for t in OUTPUT_TOPICS), bootstrap_servers=self.settings.bootstrap_servers,
             isolation_level="read_committed", auto_offset_reset="earliest", group_id=None)
 
-    def wait_for(self, predicate, timeout_s: float = 60, worker: RunningWorker | None = None) -> dict:
+    def wait_for(self, predicate, timeout_s: float = 60, worker: WorkerProcess | None = None) -> dict:
         deadline = time.monotonic() + timeout_s
         while not predicate(self.seen):
             if time.monotonic() > deadline:

@@ -1,0 +1,75 @@
+"""``pricestream simulate``: run a scenario in either shell, print the report, write it as JSON."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from pricestream.settings import Settings
+from pricestream.simulator.report import format_report
+from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
+from pricestream.simulator.scenario import load_scenario
+from streams.app import engine_config
+
+
+def scenario_for(args):
+    scenario = load_scenario(args.scenario)
+    periods = args.periods
+    if args.days is not None:
+        periods = max(1, round(args.days * 24 * 60 / scenario.period_minutes))
+    return load_scenario(args.scenario, periods=periods) if periods else scenario
+
+
+def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, external: bool, quiet: bool):
+    progress = None if quiet else progress_printer()
+    if not kafka:
+        return simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed, progress)
+    from pricestream.simulator.kafka_shell import kafka_session
+
+    with kafka_session(settings, local_broker=not external, progress=lambda m: print(m, file=sys.stderr)) as (driver, _):
+        return simulate(scenario, driver, seed, progress)
+
+
+def run_simulate(args, settings: Settings) -> int:
+    scenario = scenario_for(args)
+    first = scenario.seed if args.seed is None else args.seed
+    reports = []
+    for seed in range(first, first + args.seeds):
+        if not args.quiet:
+            print(f"{scenario.name}: policy {settings.pricing_policy}, seed {seed}, {scenario.periods} periods"
+                  f"{' via Kafka' if args.kafka else ''}", file=sys.stderr)
+        result = run_one(scenario, settings, seed, args.kafka, args.external, args.quiet)
+        result.report["policy"] = settings.pricing_policy
+        result.report["restock_policy"] = settings.restock_policy
+        reports.append(result.report)
+        if args.seeds == 1:
+            print(format_report(result.report, settings.pricing_policy))
+    output: dict = reports[0]
+    if args.seeds > 1:
+        output = {"summary": summarise(reports), "reports": reports}
+        print_summary(output["summary"])
+    if args.report_json:
+        Path(args.report_json).write_text(json.dumps(output, indent=2))
+        print(f"report written to {args.report_json}", file=sys.stderr)
+    return 0
+
+
+def summarise(reports: list[dict]) -> dict:
+    """Mean, standard deviation, min and max over seeds of the headline figures."""
+    summary = {"seeds": [r["seed"] for r in reports], "scenario": reports[0]["scenario"],
+               "policy": reports[0]["policy"]}
+    for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods"):
+        values = [r[key] for r in reports if r[key] is not None]
+        if values:
+            summary[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values),
+                            "min": min(values), "max": max(values)}
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print(f"{summary['scenario']} / {summary['policy']} over {len(summary['seeds'])} seeds")
+    for key, v in summary.items():
+        if isinstance(v, dict):
+            print(f"  {key:<17} mean {v['mean']:10.4f}  std {v['std']:8.4f}  min {v['min']:10.4f}  max {v['max']:10.4f}")

@@ -1,0 +1,85 @@
+"""The Kafka shell of the simulator: events to a real broker, a real worker decides, decisions read back."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+from typing import Iterator
+
+from kafka import KafkaConsumer, TopicPartition
+
+from pricestream.lockstep import LockstepProducer
+from pricestream.settings import Settings
+from pricestream.topics_admin import reset_topics
+from pricestream.worker_process import WorkerProcess, start_worker
+from schemas.topics import OUTPUT_TOPICS
+
+DECISION_TOPICS = ("price-changes", "restock-orders")
+
+
+class KafkaDriver:
+    """Writes each period's events and its ticks in lockstep, then reads every committed decision."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.producer = LockstepProducer(settings)
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","),
+                                      isolation_level="read_committed", enable_auto_commit=False,
+                                      group_id=None, auto_offset_reset="earliest")
+        self.partitions = [TopicPartition(settings.topic(t), p) for t in OUTPUT_TOPICS
+                           for p in range(settings.partitions)]
+        self.consumer.assign(self.partitions)
+        self.dead_letters: list[bytes] = []
+
+    def run_period(self, events: list, tick_time_ms: int) -> list[tuple[str, bytes]]:
+        for record in events:
+            self.producer.send_record(record)
+        self.producer.tick(tick_time_ms)        # returns once the tick's decisions are committed
+        return self._read_to_end()
+
+    def _read_to_end(self) -> list[tuple[str, bytes]]:
+        ends = self.consumer.end_offsets(self.partitions)      # read_committed: the last stable offsets
+        decisions = []
+        while any(self.consumer.position(tp) < end for tp, end in ends.items()):
+            for tp, batch in self.consumer.poll(timeout_ms=200).items():
+                topic = tp.topic.removeprefix(self.settings.topic_prefix)
+                for msg in batch:
+                    (decisions.append((topic, msg.value)) if topic in DECISION_TOPICS
+                     else self.dead_letters.append(msg.value))
+        return decisions
+
+    def close(self) -> None:
+        self.producer.close()
+        self.consumer.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def kafka_session(settings: Settings, local_broker: bool = True, progress=print) -> Iterator[tuple[KafkaDriver, WorkerProcess]]:
+    """A worker of its own (own topics prefix, own group, lockstep ticks) and a driver for it.
+
+    With ``local_broker`` the project's own broker is started if it is not running.
+    """
+    if local_broker:
+        from pricestream.localkafka import LocalBroker
+        status = LocalBroker(settings).start(progress=progress)
+        settings = settings.replace(bootstrap_servers=status.bootstrap_servers)
+    run = uuid.uuid4().hex[:8]
+    settings = settings.replace(topic_prefix=f"{settings.topic_prefix}sim-{run}.", app_id=f"pricestream-sim-{run}",
+                                clock_interval_s=0.0, commit_interval_s=0.05, web_port=_free_port())
+    worker = start_worker(settings, settings.home / "simulate" / f"worker-{run}.log")
+    progress(f"worker started (policy {settings.pricing_policy}, topics {settings.topic_prefix}*, "
+             f"log {worker.log_path})")
+    driver = KafkaDriver(settings)
+    try:
+        yield driver, worker
+    finally:
+        driver.close()
+        worker.stop()
+        reset_topics(settings, app_id=settings.app_id)     # a run's topics are of no use afterwards

@@ -1,0 +1,183 @@
+"""The true market of a scenario: it reacts to the engine's prices and restock orders, period by period.
+
+Per SKU it keeps the real stock, the restocks on their way, the competitors and its own random
+generator (seeded by scenario seed and SKU), so the draws of one SKU never depend on the order in
+which another SKU's decisions arrived. It writes the events the shop would see (catalogue, counts,
+clicks, orders, competitor prices, receipts) and keeps the books the report is made of.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pricestream.simulator.competitors import CompetitorMarket
+from pricestream.simulator.demand import (
+    expected_sales, expected_sales_binomial, purchase_probability, view_rate,
+)
+from pricestream.simulator.oracle import fluid_lp_bound, oracle_price
+from pricestream.simulator.scenario import DAY_MS, Scenario, SkuSpec
+from schemas.records import SCHEMA_VERSION, Click, CompetitorPrice, InventoryEvent, Order
+
+YEAR_DAYS = 365.0
+
+
+@dataclass
+class SkuBooks:
+    """What happened to one SKU: the numbers the report is made of."""
+    expected_profit: float = 0.0        # sum over periods of (price - cost) x E[sales | price, stock]
+    realised_profit: float = 0.0        # (price - cost) x units actually sold
+    oracle_profit: float = 0.0
+    revenue: float = 0.0
+    holding_cost: float = 0.0
+    ordering_cost: float = 0.0
+    units_sold: int = 0
+    units_demanded: int = 0
+    stockout_periods: int = 0
+    on_hand_sum: float = 0.0
+    periods: int = 0
+    price_changes: int = 0
+    restock_orders: int = 0
+    price_path: list[float] = field(default_factory=list)
+    oracle_path: list[float] = field(default_factory=list)
+    demand_path: list[float] = field(default_factory=list)      # expected demand at the price charged
+    on_hand_path: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)            # for the fluid-LP oracle
+    competitor_path: list[float | None] = field(default_factory=list)
+
+
+@dataclass
+class SkuMarket:
+    spec: SkuSpec
+    rng: np.random.Generator
+    competitors: CompetitorMarket
+    on_hand: int
+    price: float                                    # what the shop charges (list price until decided)
+    arrivals: list[tuple[int, str, int]] = field(default_factory=list)   # heap of (time, restock_id, units)
+    books: SkuBooks = field(default_factory=SkuBooks)
+    seq: int = 0
+
+    def next_id(self, kind: str) -> str:
+        self.seq += 1
+        return f"{self.spec.sku}-{kind}-{self.seq}"
+
+
+class Market:
+    def __init__(self, scenario: Scenario, seed: int | None = None):
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.skus: dict[str, SkuMarket] = {}
+        for index, spec in enumerate(scenario.skus):
+            self.skus[spec.sku] = SkuMarket(
+                spec=spec, rng=np.random.default_rng([self.seed, index]),
+                competitors=CompetitorMarket(spec, np.random.default_rng([self.seed, index, 1]),
+                                             scenario.period_ms, scenario.start_time_ms),
+                on_hand=spec.initial_on_hand(scenario.periods), price=spec.list_price)
+
+    # -- what the shop sees -------------------------------------------------------------------
+    def opening_events(self) -> list:
+        """The catalogue and the first stock counts, just before the first period."""
+        t = self.scenario.start_time_ms - 1
+        events = [m.spec.catalog_entry(t) for m in self.skus.values()]
+        events += [InventoryEvent(SCHEMA_VERSION, m.next_id("count"), sku, t, "count", m.on_hand, None)
+                   for sku, m in self.skus.items()]
+        return events
+
+    def period_events(self, t: int) -> list:
+        """Play period ``t`` at the current prices: receipts, competitors, views and sales."""
+        start = self.scenario.period_start(t)
+        period_ms = self.scenario.period_ms
+        events = []
+        for sku, m in self.skus.items():
+            events += self._receipts(m, start, period_ms)
+            for obs in m.competitors.step(t, m.price):
+                events.append(CompetitorPrice(SCHEMA_VERSION, m.next_id("comp"), sku, start, obs.name,
+                                              obs.price, obs.in_stock))
+            events += self._trade(m, t, start, period_ms)
+        return events
+
+    def _receipts(self, m: SkuMarket, start: int, period_ms: int) -> list:
+        events = []
+        while m.arrivals and m.arrivals[0][0] < start + period_ms:
+            _, restock_id, units = heapq.heappop(m.arrivals)
+            m.on_hand += units
+            events.append(InventoryEvent(SCHEMA_VERSION, m.next_id("receipt"), m.spec.sku, start, "receipt",
+                                         units, restock_id))
+        return events
+
+    def _trade(self, m: SkuMarket, t: int, start: int, period_ms: int) -> list:
+        spec, books = m.spec, m.books
+        competitor = m.competitors.cheapest_in_stock()
+        rate = view_rate(spec, start, period_ms, self.scenario.start_time_ms)
+        q = purchase_probability(spec.purchase, m.price, competitor)
+        stock = max(m.on_hand, 0)
+        if spec.views.deterministic:
+            views = int(round(rate))
+            demand = int(m.rng.binomial(views, q)) if views else 0
+            expected = expected_sales_binomial(views, q, stock)
+        else:
+            views = int(m.rng.poisson(rate))
+            demand = int(m.rng.binomial(views, q)) if views else 0
+            expected = expected_sales(rate * q, stock)
+        sold = min(demand, stock)
+        margin = m.price - spec.unit_cost
+
+        books.periods += 1
+        books.expected_profit += margin * expected
+        books.realised_profit += margin * sold
+        books.revenue += m.price * sold
+        books.units_sold += sold
+        books.units_demanded += demand
+        books.stockout_periods += demand > stock
+        books.on_hand_sum += stock
+        books.holding_cost += stock * spec.unit_cost * spec.inventory.holding_cost_rate * period_ms / DAY_MS / YEAR_DAYS
+        books.price_path.append(m.price)
+        books.demand_path.append(rate * q)
+        books.on_hand_path.append(stock)
+        books.rates.append(rate)
+        # the clairvoyant knows this period's true demand and the competitor prices that happened
+        books.competitor_path.append(competitor)
+        best_price, best_profit = oracle_price(spec, rate, competitor)
+        books.oracle_path.append(best_price)
+        books.oracle_profit += best_profit
+        m.on_hand -= sold
+
+        times = np.sort(m.rng.integers(start, start + period_ms, size=views + sold)) if views else []
+        events = [Click(SCHEMA_VERSION, m.next_id("view"), spec.sku, int(x)) for x in times[:views]]
+        events += [Order(SCHEMA_VERSION, m.next_id("order"), m.next_id("o"), spec.sku, int(x), 1, m.price)
+                   for x in times[views:views + sold]]
+        return events
+
+    # -- what the engine decided ---------------------------------------------------------------
+    def apply_decision(self, topic: str, event: dict) -> None:
+        m = self.skus.get(event.get("sku"))
+        if m is None:
+            return
+        if topic == "price-changes":
+            m.price = event["new_price"]
+            m.books.price_changes += 1
+        elif topic == "restock-orders":
+            inv = m.spec.inventory
+            m.books.restock_orders += 1
+            m.books.ordering_cost += inv.order_cost
+            if not inv.restock_enabled:
+                return
+            days = max(0.0, m.rng.normal(inv.lead_time_days_mean, inv.lead_time_days_std))
+            heapq.heappush(m.arrivals, (event["event_time_ms"] + int(days * DAY_MS), event["restock_id"],
+                                        int(event["quantity"])))
+
+    def finish(self) -> None:
+        """Replace the per-period oracle by the fluid LP bound where the scenario asks for it."""
+        if self.scenario.oracle != "fluid-lp":
+            return
+        for m in self.skus.values():
+            b = m.books
+            b.oracle_profit = fluid_lp_bound(m.spec, b.rates, b.competitor_path,
+                                             m.spec.initial_on_hand(self.scenario.periods))
+
+
+def safe_ratio(a: float, b: float) -> float | None:
+    return a / b if b and math.isfinite(b) else None

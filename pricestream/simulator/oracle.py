@@ -1,0 +1,239 @@
+"""The clairvoyant benchmark: the best a policy could do knowing the true demand.
+
+* ``oracle_price``: in one period, the price maximising expected profit ``(p - cost) x rate x q(p, c)``
+  over the allowed prices within the hard bounds (stock ignored; the max step and the minimum time
+  between changes do not bind the oracle). Used by the ``unlimited-stock`` oracle, period by period.
+* ``fluid_lp_bound``: with a finite stock and no restocking, the deterministic (fluid) LP upper bound
+  on expected profit over the horizon (``fluid-lp`` oracle; Ferreira, Simchi-Levi & Wang 2018).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
+from pricestream.simulator.demand import purchase_probability
+from pricestream.simulator.scenario import SkuSpec
+
+GRID_POINTS = 200              # prices on the grid of a continuum (fallback search and the LP)
+_GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def price_bounds(sku: SkuSpec) -> tuple[float, float]:
+    """The hard bounds [low, high] every price of the SKU must lie in (``guardrails.hard_bounds``)."""
+    bounds = hard_bounds(sku.catalog_entry(0))
+    return bounds.low, bounds.high
+
+
+def allowed_prices(sku: SkuSpec) -> tuple[float, ...] | None:
+    """The SKU's price points inside the hard bounds, ascending; None when any price in the bounds is
+    allowed (the continuum)."""
+    if sku.price_points is None:
+        return None
+    low, high = price_bounds(sku)
+    return tuple(sorted(p for p in sku.price_points if low - PRICE_TOLERANCE <= p <= high + PRICE_TOLERANCE))
+
+
+def expected_profit(sku: SkuSpec, price: float, rate: float, competitor_price: float | None) -> float:
+    """(price - unit_cost) x rate x q(price, competitor_price): a period's expected profit with no stock limit."""
+    return (price - sku.unit_cost) * rate * purchase_probability(sku.purchase, price, competitor_price)
+
+
+def oracle_price(sku: SkuSpec, rate: float, competitor_price: float | None) -> tuple[float, float]:
+    """The price maximising expected profit in a period with ``rate`` expected views and the cheapest
+    competitor in stock at ``competitor_price``, and that expected profit.
+
+    Over the allowed price points when the SKU has them; otherwise over the hard bounds, by the closed
+    form where there is one (the profit is unimodal in the price, so the unconstrained optimum clipped
+    into the bounds is exact):
+
+    * constant elasticity e < -1: p* = cost e / (1 + e), or the price where q reaches 1 if that is
+      higher; e >= -1: profit rises with the price, so the upper bound;
+    * linear q = A - b p (A includes the competitor term): p* = (A + b cost) / (2 b), or the price
+      where q reaches 1 if that is higher.
+
+    Any other case is searched on a grid refined by golden section.
+
+    >>> from pricestream.simulator.scenario import load_scenario
+    >>> price, profit = oracle_price(load_scenario("ferreira2018").skus[0], 1.0, None)
+    >>> price, round(profit, 4)            # 0.8 x 29.9 beats 0.6 x 34.9, 0.3 x 39.9 and 0.1 x 44.9
+    (29.9, 23.92)
+    """
+    points = allowed_prices(sku)
+    if points is not None:
+        if not points:
+            raise ValueError(f"{sku.sku}: no allowed price point lies inside the hard bounds")
+        best = max(points, key=lambda p: (expected_profit(sku, p, rate, competitor_price), -p))
+        return best, expected_profit(sku, best, rate, competitor_price)
+    low, high = price_bounds(sku)
+    candidates = _closed_form_candidates(sku, competitor_price)
+    if candidates is None:
+        def profit_of(p: float) -> float:
+            return expected_profit(sku, p, 1.0, competitor_price)
+        best = grid_golden_argmax(profit_of, low, high)
+        candidates = [best]
+    candidates = [min(max(p, low), high) for p in candidates] + [low, high]
+    best = max(candidates, key=lambda p: expected_profit(sku, p, rate, competitor_price))
+    return best, expected_profit(sku, best, rate, competitor_price)
+
+
+def _closed_form_candidates(sku: SkuSpec, competitor_price: float | None) -> list[float] | None:
+    """Unconstrained maximisers (to be clipped into the bounds), or None when there is no closed form."""
+    purchase, cost = sku.purchase, sku.unit_cost
+    if purchase.form == "constant-elasticity":
+        e = purchase.elasticity
+        if e >= -1.0 or purchase.base_probability <= 0:
+            return [math.inf]                       # profit rises with the price: the upper bound
+        factor = purchase.base_probability
+        if competitor_price is not None and purchase.competitor_elasticity != 0:
+            factor *= (competitor_price / purchase.reference_price) ** purchase.competitor_elasticity
+        p_star = cost * e / (1.0 + e)
+        p_full = purchase.reference_price * factor ** (-1.0 / e)     # q = 1 at and below this price
+        return [max(p_star, p_full)]
+    if purchase.form == "linear":
+        b = purchase.slope
+        if b <= 0:
+            return None
+        a = purchase.intercept
+        if competitor_price is not None:
+            a += purchase.competitor_slope * (competitor_price - purchase.reference_price)
+        p_star = (a + b * cost) / (2.0 * b)
+        p_full = (a - 1.0) / b                                     # q = 1 at and below this price
+        p_zero = a / b                                             # q = 0 at and above this price
+        return [max(p_star, p_full), p_zero]
+    return None
+
+
+def grid_golden_argmax(f: Callable[[float], float], low: float, high: float, points: int = GRID_POINTS,
+                       tolerance: float = 1e-10) -> float:
+    """argmax of f on [low, high]: the best of a grid of ``points`` prices, refined by golden-section
+    search between its neighbours (exact for a unimodal f; a close approximation otherwise).
+
+    >>> round(grid_golden_argmax(lambda p: -(p - 3.3) ** 2, 0.0, 10.0), 6)
+    3.3
+    """
+    if high <= low:
+        return low
+    grid = np.linspace(low, high, points)
+    values = [f(float(p)) for p in grid]
+    i = int(np.argmax(values))
+    a, b = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, points - 1)])
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > tolerance * max(1.0, abs(a)):
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - _GOLDEN * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _GOLDEN * (b - a)
+            fd = f(d)
+    best = (a + b) / 2
+    return max((best, float(grid[i])), key=f)
+
+
+def fluid_lp_bound(sku: SkuSpec, rates: Sequence[float], competitor_prices: Sequence[float | None],
+                   stock: float) -> float:
+    """Deterministic LP upper bound on expected profit over a horizon with ``stock`` units and no
+    restocking (``rates[t]`` expected views and ``competitor_prices[t]`` in period t):
+
+        maximise   sum_t sum_k (p_k - cost) r_t q_tk x_tk
+        subject to sum_t sum_k r_t q_tk x_tk <= stock,   sum_k x_tk <= 1,   x >= 0
+
+    over the allowed prices p_k; for the continuum, a grid of ``GRID_POINTS`` prices across the hard
+    bounds plus each period's oracle price (so it is the continuous bound up to the grid's resolution).
+    Solved with HiGHS (``scipy.optimize.linprog``).
+
+    Exact reductions keep the LP small for long horizons: periods with the same competitor price
+    (all periods, for a table) share their probabilities and are merged into one block with their
+    total views (spread a block's solution evenly over its periods); for constant elasticity without
+    clipping, all blocks merge (probabilities are proportional); and a price off the upper concave
+    hull of (units, profit) is dropped (a mix of hull prices and not selling does at least as well).
+
+    >>> from pricestream.simulator.scenario import load_scenario
+    >>> round(fluid_lp_bound(load_scenario("ferreira2018").skus[0], [1.0] * 500, [None] * 500, 125), 3)
+    5050.0
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    if len(rates) != len(competitor_prices):
+        raise ValueError(f"{len(rates)} rates but {len(competitor_prices)} competitor prices")
+    if stock <= 0:
+        return 0.0
+    points = allowed_prices(sku)
+    low, high = price_bounds(sku)
+    grid = np.array(points, dtype=float) if points is not None else np.linspace(low, high, GRID_POINTS)
+
+    # blocks of periods with the same purchase probabilities: competitor price -> total views
+    table = sku.purchase.form == "table"
+    views: dict[float | None, float] = {}
+    for rate, comp in zip(rates, competitor_prices):
+        if rate > 0:
+            key = None if table else comp
+            views[key] = views.get(key, 0.0) + float(rate)
+    blocks = []                                   # (total views, prices, purchase probabilities)
+    for comp, total in views.items():
+        prices = grid if points is not None else np.unique(np.append(grid, oracle_price(sku, 1.0, comp)[0]))
+        q = np.array([purchase_probability(sku.purchase, float(p), comp) for p in prices])
+        blocks.append((total, prices, q, _competitor_factor(sku, comp)))
+    if sku.purchase.form == "constant-elasticity" and len(blocks) > 1 and all(b[2].max() < 1.0 for b in blocks):
+        # no probability is clipped at 1, so q = factor(c) x u(p) in every block: one block with
+        # factor-weighted views (y' = factor y) is the same LP
+        prices = np.unique(np.concatenate([b[1] for b in blocks]))
+        u = np.array([purchase_probability(sku.purchase, float(p), None) for p in prices])
+        blocks = [(sum(b[0] * b[3] for b in blocks), prices, u, 1.0)]
+
+    objective, rows, cols, vals, caps = [], [], [], [], []
+    units_row = len(blocks)                       # the stock constraint is the last row
+    n = 0
+    for b, (total, prices, q, _) in enumerate(blocks):
+        margins = prices - sku.unit_cost
+        for k in _upper_hull(q, margins * q):     # only these prices can be in an optimal solution
+            objective.append(-margins[k] * q[k])
+            rows += [b, units_row]
+            cols += [n, n]
+            vals += [1.0, q[k]]
+            n += 1
+        caps.append(total)
+    if n == 0:
+        return 0.0
+    caps.append(float(stock))
+    a_ub = coo_matrix((vals, (rows, cols)), shape=(len(caps), n)).tocsr()
+    result = linprog(np.array(objective), A_ub=a_ub, b_ub=np.array(caps), bounds=(0, None), method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"{sku.sku}: the fluid LP did not solve: {result.message}")
+    return float(-result.fun)
+
+
+def _competitor_factor(sku: SkuSpec, competitor_price: float | None) -> float:
+    purchase = sku.purchase
+    if competitor_price is None or purchase.competitor_elasticity == 0:
+        return 1.0
+    return (competitor_price / purchase.reference_price) ** purchase.competitor_elasticity
+
+
+def _upper_hull(units: np.ndarray, profit: np.ndarray) -> list[int]:
+    """Indices of the points (units, profit) with positive profit on the upper concave hull of them and
+    the origin: every other point is a mix of these and of not selling, using no fewer units and
+    earning no more, so the LP never needs it."""
+    order = sorted((i for i in range(len(units)) if profit[i] > 0 and units[i] > 0),
+                   key=lambda i: (units[i], -profit[i]))
+    hull: list[int] = []
+    for i in order:
+        if hull and profit[i] <= profit[hull[-1]]:
+            continue                                  # more units for no more profit
+        while hull:
+            x1, y1 = (units[hull[-2]], profit[hull[-2]]) if len(hull) > 1 else (0.0, 0.0)
+            x2, y2 = units[hull[-1]], profit[hull[-1]]
+            # drop the last point when it lies on or below the chord from its predecessor to i
+            if (y2 - y1) * (units[i] - x1) <= (profit[i] - y1) * (x2 - x1):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return hull

@@ -1,0 +1,75 @@
+"""The simulation report: per SKU and in total, against the oracle; JSON and a printed table."""
+
+from __future__ import annotations
+
+from pricestream.simulator.market import Market, safe_ratio
+from pricestream.simulator.scenario import Scenario
+
+TOP_LEVEL_KEYS = ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
+                  "price_changes", "restock_orders", "per_sku")
+
+
+def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
+    per_sku = {}
+    for sku, m in market.skus.items():
+        b = m.books
+        per_sku[sku] = {
+            "profit": b.expected_profit, "oracle_profit": b.oracle_profit,
+            "profit_ratio": safe_ratio(b.expected_profit, b.oracle_profit),
+            "realised_profit": b.realised_profit, "revenue": b.revenue,
+            "holding_cost": b.holding_cost, "ordering_cost": b.ordering_cost,
+            "net_profit": b.realised_profit - b.holding_cost - b.ordering_cost,
+            "units_sold": b.units_sold, "units_demanded": b.units_demanded,
+            "fill_rate": safe_ratio(b.units_sold, b.units_demanded),
+            "service_level_target": m.spec.inventory.service_level,
+            "stockout_periods": b.stockout_periods, "avg_on_hand": b.on_hand_sum / max(b.periods, 1),
+            "price_changes": b.price_changes, "restock_orders": b.restock_orders,
+            "forecast_mae": None,
+        }
+    books = [m.books for m in market.skus.values()]
+    profit = sum(b.expected_profit for b in books)
+    oracle = sum(b.oracle_profit for b in books)
+    sold, demanded = sum(b.units_sold for b in books), sum(b.units_demanded for b in books)
+    periods = scenario.periods
+    return {
+        "scenario": scenario.name, "seed": market.seed if seed is None else seed, "periods": periods,
+        "skus": len(per_sku),
+        "profit_ratio": safe_ratio(profit, oracle),
+        "fill_rate": safe_ratio(sold, demanded),
+        "profit": profit, "oracle_profit": oracle,
+        "profit_per_period": profit / periods if periods else None,
+        "oracle_profit_per_period": oracle / periods if periods else None,
+        "realised_profit": sum(b.realised_profit for b in books),
+        "revenue": sum(b.revenue for b in books),
+        "holding_cost": sum(b.holding_cost for b in books),
+        "ordering_cost": sum(b.ordering_cost for b in books),
+        "net_profit": sum(b.realised_profit - b.holding_cost - b.ordering_cost for b in books),
+        "avg_on_hand": sum(b.on_hand_sum / max(b.periods, 1) for b in books),
+        "stockout_periods": sum(b.stockout_periods for b in books),
+        "price_changes": sum(b.price_changes for b in books),
+        "restock_orders": sum(b.restock_orders for b in books),
+        "forecast_mae": None,
+        "per_sku": per_sku,
+    }
+
+
+def _fmt(x, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def format_report(report: dict, policy: str) -> str:
+    lines = [f"scenario {report['scenario']}  policy {policy}  seed {report['seed']}  "
+             f"{report['periods']} periods  {report['skus']} SKUs", "",
+             f"{'sku':<12} {'profit':>11} {'oracle':>11} {'ratio':>6} {'fill':>6} {'stockouts':>9} "
+             f"{'on hand':>8} {'prices':>6} {'restocks':>8}"]
+    for sku, r in report["per_sku"].items():
+        lines.append(f"{sku:<12} {_fmt(r['profit'], '11.1f')} {_fmt(r['oracle_profit'], '11.1f')} "
+                     f"{_fmt(r['profit_ratio'], '6.3f')} {_fmt(r['fill_rate'], '6.3f')} {r['stockout_periods']:>9} "
+                     f"{r['avg_on_hand']:8.1f} {r['price_changes']:>6} {r['restock_orders']:>8}")
+    r = report
+    lines += ["", f"{'total':<12} {_fmt(r['profit'], '11.1f')} {_fmt(r['oracle_profit'], '11.1f')} "
+                  f"{_fmt(r['profit_ratio'], '6.3f')} {_fmt(r['fill_rate'], '6.3f')} {r['stockout_periods']:>9} "
+                  f"{r['avg_on_hand']:8.1f} {r['price_changes']:>6} {r['restock_orders']:>8}",
+              f"realised profit {r['realised_profit']:.1f}, revenue {r['revenue']:.1f}, holding cost "
+              f"{r['holding_cost']:.1f}, ordering cost {r['ordering_cost']:.1f}, net {r['net_profit']:.1f}"]
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""``pricestream worker`` as a child process: for the demo, ``simulate --kafka`` and the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from pricestream.settings import Settings
+from pricestream.topics_admin import ensure_topics
+
+
+@dataclass
+class WorkerProcess:
+    settings: Settings
+    process: subprocess.Popen
+    log_path: Path
+
+    def status(self) -> dict:
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/status/"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        """Stop the worker (and anything it started); SIGKILL after ``timeout_s``."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_worker(settings: Settings, log_path: Path, timeout_s: float = 120) -> WorkerProcess:
+    """Create the topics, start the worker, and return once its status page answers."""
+    ensure_topics(settings)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "worker"],
+                                   env={**os.environ, **settings.to_env()}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    worker = WorkerProcess(settings, process, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {process.returncode}; its log {log_path} ends:\n"
+                               f"{worker.log()[-3000:]}")
+        try:
+            worker.status()
+            return worker
+        except OSError:
+            time.sleep(0.3)
+    worker.stop()
+    raise TimeoutError(f"the worker's status page did not answer in {timeout_s:.0f} s; see {log_path}")

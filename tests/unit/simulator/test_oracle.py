@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pricestream.simulator.demand import purchase_probability
+from pricestream.simulator.oracle import (
+    allowed_prices, expected_profit, fluid_lp_bound, grid_golden_argmax, oracle_price, price_bounds,
+)
+from pricestream.simulator.scenario import InventorySpec, PurchaseSpec, SkuSpec, ViewsSpec, load_scenario
+
+
+def _sku(purchase: PurchaseSpec, cost: float = 10.0, low: float = 1.0, high: float = 1000.0, **extra) -> SkuSpec:
+    return SkuSpec(sku="S", unit_cost=cost, list_price=min(max(20.0, low), high), min_price=low, max_price=high,
+                   views=ViewsSpec(rate_per_period=1.0), purchase=purchase,
+                   inventory=InventorySpec(initial_on_hand=10), **extra)
+
+
+def _elastic(e: float, ce: float = 0.0) -> PurchaseSpec:
+    return PurchaseSpec("constant-elasticity", reference_price=20.0, base_probability=0.05, elasticity=e,
+                        competitor_elasticity=ce)
+
+
+@pytest.mark.parametrize("e,expected", [(-2.0, 20.0), (-3.0, 15.0), (-1.5, 30.0), (-4.0, 40 / 3)])
+def test_constant_elasticity_optimum_is_cost_e_over_one_plus_e(e, expected):
+    price, profit = oracle_price(_sku(_elastic(e)), rate=50.0, competitor_price=None)
+    assert price == pytest.approx(expected, rel=1e-12)
+    assert profit == pytest.approx((expected - 10.0) * 50.0 * purchase_probability(_elastic(e), expected, None))
+
+
+def test_the_competitor_price_scales_profit_but_not_the_constant_elasticity_optimum():
+    sku = _sku(_elastic(-2.0, ce=1.0))
+    assert oracle_price(sku, 10.0, 30.0)[0] == pytest.approx(20.0)
+    assert oracle_price(sku, 10.0, 30.0)[1] == pytest.approx(1.5 * oracle_price(sku, 10.0, None)[1])
+
+
+def test_the_optimum_is_clipped_into_narrower_bounds():
+    assert oracle_price(_sku(_elastic(-2.0), low=25.0, high=40.0), 1.0, None)[0] == 25.0
+    assert oracle_price(_sku(_elastic(-2.0), low=11.0, high=18.0), 1.0, None)[0] == 18.0
+    assert oracle_price(_sku(_elastic(-2.0), low=5.0, high=40.0, min_margin=1.5), 1.0, None)[0] == 25.0
+    assert oracle_price(_sku(_elastic(-2.0), low=5.0, high=40.0, map_price=22.0), 1.0, None)[0] == 22.0
+
+
+def test_inelastic_demand_goes_to_the_upper_bound():
+    assert oracle_price(_sku(_elastic(-0.8), high=70.0), 1.0, None)[0] == 70.0
+
+
+def test_linear_demand_optimum_is_a_plus_b_cost_over_two_b():
+    # demand rate x q = a - b p with a = 60, b = 2 (rate 100, q = 0.6 - 0.02 p): p* = (a + b c) / (2 b) = 20
+    linear = PurchaseSpec("linear", reference_price=20.0, intercept=0.6, slope=0.02, competitor_slope=0.01)
+    sku = _sku(linear)
+    price, profit = oracle_price(sku, 100.0, None)
+    assert price == pytest.approx((60 + 2 * 10.0) / (2 * 2))
+    assert profit == pytest.approx((20.0 - 10.0) * (60 - 2 * 20.0))
+    # a competitor 10 above the reference adds 0.1 to q: a = 70, p* = 22.5
+    assert oracle_price(sku, 100.0, 30.0)[0] == pytest.approx(22.5)
+    assert oracle_price(_sku(linear, low=11.0, high=15.0), 100.0, None)[0] == 15.0
+
+
+def test_table_form_picks_the_best_point():
+    sku = load_scenario("ferreira2018").skus[0]
+    assert allowed_prices(sku) == (29.9, 34.9, 39.9, 44.9)
+    assert oracle_price(sku, 1.0, None)[0] == 29.9            # 0.8 x 29.9 = 23.92 is the most
+    skewed = PurchaseSpec("table", prices=(10.0, 12.0, 15.0), probabilities=(0.5, 0.45, 0.2))
+    sku = _sku(skewed, cost=5.0, low=10.0, high=15.0, price_points=(10.0, 12.0, 15.0))
+    assert oracle_price(sku, 1.0, None) == (12.0, pytest.approx(7 * 0.45))
+    # a point outside the hard bounds is not allowed
+    narrow = _sku(skewed, cost=5.0, low=10.0, high=11.0, price_points=(10.0, 12.0, 15.0))
+    assert allowed_prices(narrow) == (10.0,) and oracle_price(narrow, 1.0, None)[0] == 10.0
+
+
+def test_price_points_with_a_continuous_demand_model():
+    sku = _sku(_elastic(-2.0), price_points=(14.99, 19.99, 24.99, 2000.0))
+    assert allowed_prices(sku) == (14.99, 19.99, 24.99)
+    assert oracle_price(sku, 1.0, None)[0] == 19.99
+
+
+def test_grid_and_golden_section_agree_with_the_closed_form():
+    sku = _sku(_elastic(-3.0), low=11.0, high=60.0)
+    best = grid_golden_argmax(lambda p: expected_profit(sku, p, 1.0, None), 11.0, 60.0)
+    assert best == pytest.approx(15.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("periods", [500, 2000])
+def test_the_fluid_bound_of_ferreira2018_is_10_1_per_period(periods):
+    scenario = load_scenario("ferreira2018", periods=periods)
+    sku = scenario.skus[0]
+    stock = sku.initial_on_hand(scenario.periods)
+    assert stock == periods // 4
+    bound = fluid_lp_bound(sku, [1.0] * periods, [None] * periods, stock)
+    assert bound == pytest.approx(10.1 * periods, rel=1e-6)
+
+
+def test_the_fluid_bound_with_ample_stock_is_the_sum_of_the_per_period_optima():
+    rng = np.random.default_rng(5)
+    rates = list(rng.uniform(1, 10, 300))
+    comps = [None if i % 7 == 0 else float(round(rng.uniform(15, 25), 2)) for i in range(300)]
+    for purchase in (_elastic(-2.5, ce=0.8),
+                     PurchaseSpec("linear", reference_price=20.0, intercept=0.6, slope=0.02, competitor_slope=0.01)):
+        sku = _sku(purchase, low=11.0, high=40.0)
+        per_period = sum(oracle_price(sku, r, c)[1] for r, c in zip(rates, comps))
+        assert fluid_lp_bound(sku, rates, comps, 1e9) == pytest.approx(per_period, rel=1e-6)
+        tight = fluid_lp_bound(sku, rates, comps, 20)
+        assert 0 < tight < per_period
+        assert tight <= 20 * (40.0 - 10.0) + 1e-6                 # no more than the stock at the top margin
+
+
+def test_the_fluid_bound_is_zero_without_stock():
+    sku = load_scenario("ferreira2018").skus[0]
+    assert fluid_lp_bound(sku, [1.0] * 10, [None] * 10, 0) == 0.0
+
+
+# -- property: the oracle is inside the bounds and no grid price beats it ---------------------------------
+
+_purchases = st.one_of(
+    st.builds(lambda q, e, ce: PurchaseSpec("constant-elasticity", 20.0, q, e, ce),
+              st.floats(0.001, 2.0), st.floats(-6.0, -0.1), st.floats(-1.0, 2.0)),
+    st.builds(lambda a, b, cs: PurchaseSpec("linear", 20.0, intercept=a, slope=b, competitor_slope=cs),
+              st.floats(-0.5, 3.0), st.floats(0.0, 0.2), st.floats(-0.05, 0.05)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(purchase=_purchases, cost=st.floats(0.5, 50.0), low=st.floats(0.5, 60.0), width=st.floats(0.0, 80.0),
+       margin=st.floats(-0.5, 1.0), competitor=st.one_of(st.none(), st.floats(1.0, 80.0)),
+       rate=st.floats(0.01, 100.0))
+def test_the_oracle_price_is_inside_the_bounds_and_beats_every_grid_price(purchase, cost, low, width, margin,
+                                                                          competitor, rate):
+    sku = _sku(purchase, cost=cost, low=low, high=low + width + cost * max(0.0, 1 + margin), min_margin=margin)
+    lo, hi = price_bounds(sku)
+    price, profit = oracle_price(sku, rate, competitor)
+    assert lo - 1e-9 <= price <= hi + 1e-9
+    assert profit == pytest.approx(expected_profit(sku, price, rate, competitor))
+    for p in np.linspace(lo, hi, 301):
+        assert profit >= expected_profit(sku, float(p), rate, competitor) - 1e-9 * max(1.0, abs(profit))
