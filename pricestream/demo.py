@@ -7,6 +7,7 @@ against the clairvoyant oracle comes at the end.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -45,7 +46,9 @@ class DemoDriver:
         before = len(self.driver.dead_letters)
         decisions = self.driver.run_period(events, tick_time_ms)
         for raw in self.driver.dead_letters[before:]:
-            print(f"  DEAD LETTER {raw[:160].decode(errors='replace')}", flush=True)
+            letter = json.loads(raw)
+            print(f"[dead letter] {letter['source_topic']}[{letter['partition']}]@{letter['offset']}: "
+                  f"{letter['error_code']}: {letter['error'][:80]}", flush=True)
         return decisions
 
 

@@ -1,0 +1,61 @@
+"""The offline shell: a whole closed loop in process, deterministic, with a complete report."""
+
+import dataclasses
+import io
+
+import pytest
+
+from pricestream.domain.engine import EngineConfig
+from pricestream.simulator.report import TOP_LEVEL_KEYS, format_report
+from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
+from pricestream.simulator.scenario import load_scenario
+
+
+def short(name, periods, skus=None):
+    scenario = load_scenario(name, periods=periods)
+    return dataclasses.replace(scenario, skus=scenario.skus[:skus]) if skus else scenario
+
+
+@pytest.mark.parametrize("policy", ["static", "cost-plus", "competitor-match"])
+def test_every_baseline_produces_a_complete_report(policy):
+    result = simulate(short("standard", 48, skus=3), OfflineDriver(EngineConfig(policy)))
+    report = result.report
+    assert set(TOP_LEVEL_KEYS) <= set(report)
+    assert 0 < report["profit_ratio"] <= 1.0 + 1e-9
+    assert 0 < report["fill_rate"] <= 1.0
+    assert report["price_changes"] >= 3                   # at least each SKU's first price
+    assert set(report["per_sku"]) == {"STA-01", "STA-02", "STA-03"}
+    assert "total" in format_report(report, policy)
+
+
+def test_the_same_seed_gives_the_same_decisions_and_another_seed_does_not():
+    scenario = short("standard", 72, skus=4)
+    first = simulate(scenario, OfflineDriver(EngineConfig("competitor-match")), seed=1)
+    again = simulate(scenario, OfflineDriver(EngineConfig("competitor-match")), seed=1)
+    other = simulate(scenario, OfflineDriver(EngineConfig("competitor-match")), seed=2)
+    assert first.decisions == again.decisions and first.report == again.report
+    assert other.decisions != first.decisions
+
+
+def test_ferreira2018_is_scored_against_the_fluid_lp_bound_of_10_1_per_period():
+    result = simulate(load_scenario("ferreira2018"), OfflineDriver(EngineConfig("static")))
+    assert result.report["oracle_profit_per_period"] == pytest.approx(10.1, rel=1e-6)
+    # no restocking: the shop sells at most its 0.25 x T units
+    assert result.report["per_sku"]["FSW-1"]["units_sold"] <= 125
+
+
+def test_restock_orders_arrive_as_receipts_and_refill_the_shelf():
+    scenario = short("standard", 24 * 20, skus=2)
+    result = simulate(scenario, OfflineDriver(EngineConfig("static")))
+    for sku, r in result.report["per_sku"].items():
+        assert r["restock_orders"] >= 1, sku
+        assert r["fill_rate"] > 0.9, sku
+
+
+def test_progress_is_shown_on_one_line_and_ends_with_a_newline():
+    out = io.StringIO()
+    show = progress_printer(out, every_s=0.0)
+    for done in range(1, 4):
+        show(done, 3, done * 0.5)
+    text = out.getvalue()
+    assert "period 3/3 (100%)" in text and text.endswith("\n") and text.count("\n") == 1
