@@ -93,6 +93,19 @@ def cmd_simulate(args) -> int:
     return run_simulate(args, _settings(args))
 
 
+def cmd_forecast_eval(args) -> int:
+    from pricestream.forecast_eval import run_forecast_eval
+
+    try:
+        report = run_forecast_eval(args.csv, args.column, args.horizon, args.season, args.date_column,
+                                   weekly=args.weekly, grace_period=args.grace_period)
+    except (OSError, ValueError) as exc:
+        print(f"pricestream forecast-eval: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricestream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of starting the local broker")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("forecast-eval", help="prequential forecast evaluation (river's protocol) of the engine's "
+                                             "forecaster against seasonal naive and statsmodels ETS; prints JSON")
+    p.add_argument("--csv", required=True, help="CSV file")
+    p.add_argument("--column", required=True, help="column to forecast")
+    p.add_argument("--horizon", type=int, required=True, help="steps ahead")
+    p.add_argument("--season", type=int, required=True, help="periods per season (e.g. 12 monthly, 24 hourly)")
+    p.add_argument("--date-column", help="sort rows by this column first")
+    p.add_argument("--weekly", type=int, help="periods per week for the engine's weekly profile (e.g. 168 hourly)")
+    p.add_argument("--grace-period", type=int, help="values learned before the first forecast (default: horizon)")
+    p.set_defaults(func=cmd_forecast_eval)
     return parser
 
 

@@ -183,6 +183,28 @@ class RestockOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandForecast:
+    """At each tick, per SKU: what the period just closed showed, and what the engine expects next."""
+    TOPIC = "demand-forecasts"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Deterministic id: the same input sequence gives the same id.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("The tick's time: the end of the period just closed.", **_TIME)
+    observed_views: int = spec("Page views in the period just closed.", minimum=0)
+    observed_units: int = spec("Units sold in the period just closed.", minimum=0)
+    price: float | None = spec("Our price from this tick on (null before the first price).", **_PRICE)
+    competitor_price: float | None = spec("Cheapest in-stock competitor price, if any.", **_PRICE)
+    expected_views: float = spec("Forecast page views in the next period.", minimum=0)
+    expected_units: float = spec("Forecast units sold in the next period at `price`.", minimum=0)
+    units_std: float = spec("Standard deviation of that forecast.", minimum=0)
+    elasticity: float = spec("Estimated price elasticity of demand (posterior mean).")
+    elasticity_sd: float = spec("Its posterior standard deviation: wide when our price has barely moved.",
+                                minimum=0)
+    cross_elasticity: float = spec("Estimated elasticity to the cheapest competitor's price.")
+    forecast_model: str = spec("Which forecaster the SKU currently uses for page views.", minLength=1, maxLength=64)
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An input event the engine could not use, with the reason, so nothing is silently dropped."""
     TOPIC = "dead-letter"
@@ -202,6 +224,6 @@ class DeadLetter:
 
 
 INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, Tick)
-OUTPUT_RECORDS = (PriceChange, RestockOrder, DeadLetter)
+OUTPUT_RECORDS = (PriceChange, RestockOrder, DemandForecast, DeadLetter)
 RECORDS_BY_TOPIC: dict[str, type] = {r.TOPIC: r for r in INPUT_RECORDS + OUTPUT_RECORDS}
 InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | Tick

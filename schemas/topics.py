@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.records import (
-    CatalogEntry, Click, CompetitorPrice, DeadLetter, InventoryEvent, Order, PriceChange, RestockOrder, Tick,
+    CatalogEntry, Click, CompetitorPrice, DeadLetter, DemandForecast, InventoryEvent, Order, PriceChange, RestockOrder, Tick,
 )
 
 
@@ -32,6 +32,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("clock", Tick, "input", "Period ends, one tick per partition: the worker decides at each tick."),
     TopicSpec("price-changes", PriceChange, "output", "Price moves with reason codes and the numbers behind them."),
     TopicSpec("restock-orders", RestockOrder, "output", "Restock orders with reorder point, safety stock and position."),
+    TopicSpec("demand-forecasts", DemandForecast, "output",
+              "Per SKU and tick: the period's views and sales, the next period's forecast, the elasticity."),
     TopicSpec("dead-letter", DeadLetter, "output", "Input events the engine could not use, with the reason."),
 )
 

@@ -44,7 +44,13 @@ class TableStore:
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
-    return Tables(sku_state=app.Table(
+    table = app.Table(
         "sku-state", default=None, partitions=settings.partitions,
         schema=faust.Schema(key_serializer="raw", value_serializer=SKU_STATE_CODEC),
-        help="Per-SKU catalogue, price, competitors, stock and counters."))
+        help="Per-SKU catalogue, price, competitors, stock, demand models and counters.")
+    # Faust writes changelog entries with the table's own serializers, which it derives from
+    # key_type/value_type (json by default) and not from the schema it reads them back with: set
+    # them, or the changelog is written in one format and recovered in another
+    table.key_serializer = "raw"
+    table.value_serializer = SKU_STATE_CODEC
+    return Tables(sku_state=table)

@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricestream.domain.demand_model import DemandModel, PeriodCounts, units_std
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
 from pricestream.domain.inventory import RESTOCK_POLICIES, Stock
 from pricestream.domain.pricing import PRICING_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from schemas.codec import Delisting, deterministic_id
 from schemas.records import (
-    SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order, PriceChange, RestockOrder,
+    SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, DemandForecast, InventoryEvent, Order, PriceChange,
+    RestockOrder,
 )
 
+DEFAULT_PRIOR_ELASTICITY = -2.0   # before the pool has learned anything: a typical retail elasticity
 RECENT_IDS_KEPT = 64      # per SKU: enough to absorb a producer's retries, small enough to stay cheap
 
 
@@ -55,6 +58,8 @@ class SkuState:
     views: int = 0
     units_sold: int = 0
     revenue: float = 0.0
+    period: PeriodCounts = field(default_factory=PeriodCounts)     # the open period, counted per event
+    demand: DemandModel | None = None       # learned at ticks; made at the SKU's first tick
     last_event_time_ms: int = 0
     recent_ids: list[str] = field(default_factory=list)
     # dead letters (as dicts) of events that came before any catalogue entry: emitted at the tick
@@ -72,6 +77,8 @@ class SkuState:
             "on_hand": self.stock.on_hand, "open_orders": dict(self.stock.open_orders),
             "stock_known": self.stock_known,
             "views": self.views, "units_sold": self.units_sold, "revenue": self.revenue,
+            "period": self.period.to_state(),
+            "demand": None if self.demand is None else self.demand.to_state(),
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
             "held_letters": list(self.held_letters),
         }
@@ -85,6 +92,8 @@ class SkuState:
             competitors={k: CompetitorQuote(*v) for k, v in d["competitors"].items()},
             stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"])), stock_known=d["stock_known"],
             views=d["views"], units_sold=d["units_sold"], revenue=d["revenue"],
+            period=PeriodCounts.from_state(d["period"]),
+            demand=None if d["demand"] is None else DemandModel.from_state(d["demand"]),
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
             held_letters=list(d["held_letters"]),
         )
@@ -124,10 +133,13 @@ class Engine:
         outcome = Outcome(state, unlisted=state.catalog is None and not isinstance(record, CatalogEntry))
         if isinstance(record, Click):
             state.views += 1
+            state.period.views += 1
         elif isinstance(record, Order):
             state.stock.sell(record.quantity)
             state.units_sold += record.quantity
             state.revenue += record.quantity * record.unit_price
+            state.period.units += record.quantity
+            state.period.stocked_out |= state.stock_known and state.stock.on_hand <= 0
         elif isinstance(record, CompetitorPrice):
             known = state.competitors.get(record.competitor)
             # the latest observation by event time wins (ties: the lower price), whatever the arrival order
@@ -144,15 +156,39 @@ class Engine:
                 _ask_for_price(state, record)
         return outcome
 
-    def close(self, state: SkuState, now: int) -> list[PriceChange | RestockOrder]:
-        """Decide for one SKU at a tick: a new price if one was asked for, a restock if one is needed."""
-        outputs: list[PriceChange | RestockOrder] = []
+    def close(self, state: SkuState, now: int, period_ms: int | None = None,
+              prior_elasticity: float | None = None) -> list[PriceChange | RestockOrder | DemandForecast]:
+        """At a tick, for one SKU: learn from the period just closed, then decide.
+
+        ``period_ms``: the length of that period (None at the first tick); ``prior_elasticity``: the
+        pool's estimate, the prior of a SKU seen for the first time.
+        """
+        outputs: list = []
         if state.catalog is None:
             return outputs
+        competitor = _cheapest_in_stock(state)
+        closed, state.period = state.period, PeriodCounts(stocked_out=state.stock_known and state.stock.on_hand <= 0)
+        if state.demand is None:
+            state.demand = DemandModel.new(state.catalog.list_price, prior_elasticity=prior_elasticity
+                                           if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
+        state.demand.close_period(closed, state.price, competitor, period_ms)
         if state.reprice_pending or state.price is None:
             self._reprice(state, now, outputs)
         self._restock_check(state, now, outputs)
+        outputs.append(self._forecast(state, now, closed, competitor))
         return outputs
+
+    def _forecast(self, state: SkuState, now: int, closed: PeriodCounts, competitor: float | None) -> DemandForecast:
+        demand = state.demand
+        views_mean, _ = demand.expected_views(1)
+        units_mean, units_var = demand.expected_units(state.price, competitor, 1)
+        est = demand.elasticity
+        return DemandForecast(
+            schema_version=SCHEMA_VERSION, event_id=deterministic_id("demand-forecasts", state.sku, now),
+            sku=state.sku, event_time_ms=now, observed_views=closed.views, observed_units=closed.units,
+            price=state.price, competitor_price=competitor, expected_views=views_mean,
+            expected_units=units_mean, units_std=units_std(units_var), elasticity=est.elasticity,
+            elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model())
 
     def _reprice(self, state: SkuState, now: int, outputs: list) -> None:
         entry = state.catalog
@@ -202,6 +238,11 @@ class Engine:
             reasons=list(proposal.reasons),
         ))
         state.stock.open_orders[restock_id] = float(proposal.quantity)
+
+
+def _cheapest_in_stock(state: SkuState) -> float | None:
+    prices = [q.price for q in state.competitors.values() if q.in_stock]
+    return min(prices) if prices else None
 
 
 def _ask_for_price(state: SkuState, record) -> None:

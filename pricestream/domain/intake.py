@@ -26,14 +26,18 @@ class PartitionIndex:
     partition: int
     skus: list[str] = field(default_factory=list)
     last_tick_ms: int | None = None
+    # the pool's elasticity: precision-weighted mean over this partition's SKUs whose price has moved,
+    # as of the last tick; the prior of SKUs seen for the first time
+    pooled_elasticity: float | None = None
 
     def to_dict(self) -> dict:
         return {"kind": self.KIND, "partition": self.partition, "skus": list(self.skus),
-                "last_tick_ms": self.last_tick_ms}
+                "last_tick_ms": self.last_tick_ms, "pooled_elasticity": self.pooled_elasticity}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartitionIndex":
-        return cls(partition=d["partition"], skus=list(d["skus"]), last_tick_ms=d["last_tick_ms"])
+        return cls(partition=d["partition"], skus=list(d["skus"]), last_tick_ms=d["last_tick_ms"],
+                   pooled_elasticity=d["pooled_elasticity"])
 
 
 def partition_key(partition: int) -> bytes:
@@ -114,7 +118,9 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
         return _rejected(message, Rejection(
             "wrong-partition", f"a tick for partition {tick.partition} was written to partition {message.partition}"))
     index = store.get(partition_key(message.partition)) or PartitionIndex(message.partition)
+    period_ms = None if index.last_tick_ms is None else tick.event_time_ms - index.last_tick_ms
     handled = Handled()
+    pool = _Pool()
     for sku in list(index.skus):
         key = sku.encode()
         state = store.get(key)
@@ -125,15 +131,35 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
             store.delete(key)
             index.skus.remove(sku)
             continue
-        was_pending = state.reprice_pending
-        outputs = engine.close(state, tick.event_time_ms)
-        if outputs or state.reprice_pending != was_pending:
-            handled.outputs += outputs
-            store.put(key, state)
+        handled.outputs += engine.close(state, tick.event_time_ms, period_ms, index.pooled_elasticity)
+        store.put(key, state)
+        pool.add(state)
         handled.skus_closed += 1
     index.last_tick_ms = tick.event_time_ms
+    index.pooled_elasticity = pool.mean(default=index.pooled_elasticity)
     store.put(partition_key(message.partition), index)
     return handled
+
+
+class _Pool:
+    """Precision-weighted mean elasticity of the SKUs whose own price variation identifies it."""
+
+    MIN_LOG_PRICE_STD = 0.02     # about 2 % of price movement
+
+    def __init__(self):
+        self.weight = 0.0
+        self.total = 0.0
+
+    def add(self, state: SkuState) -> None:
+        est = state.demand.elasticity if state.demand is not None else None
+        if est is None or est.price_std_log() < self.MIN_LOG_PRICE_STD:
+            return
+        w = 1.0 / max(est.elasticity_sd, 1e-3) ** 2
+        self.weight += w
+        self.total += w * est.elasticity
+
+    def mean(self, default: float | None) -> float | None:
+        return self.total / self.weight if self.weight else default
 
 
 def _update_index(store: StateStore, partition: int, add: str | None = None, remove: str | None = None) -> None:

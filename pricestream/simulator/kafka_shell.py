@@ -15,7 +15,6 @@ from pricestream.topics_admin import reset_topics
 from pricestream.worker_process import WorkerProcess, start_worker
 from schemas.topics import OUTPUT_TOPICS
 
-DECISION_TOPICS = ("price-changes", "restock-orders")
 
 
 class KafkaDriver:
@@ -45,8 +44,8 @@ class KafkaDriver:
             for tp, batch in self.consumer.poll(timeout_ms=200).items():
                 topic = tp.topic.removeprefix(self.settings.topic_prefix)
                 for msg in batch:
-                    (decisions.append((topic, msg.value)) if topic in DECISION_TOPICS
-                     else self.dead_letters.append(msg.value))
+                    (self.dead_letters.append(msg.value) if topic == "dead-letter"
+                     else decisions.append((topic, msg.value)))
         return decisions
 
     def close(self) -> None:

@@ -47,6 +47,12 @@ class SkuBooks:
     on_hand_path: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)            # for the fluid-LP oracle
     competitor_path: list[float | None] = field(default_factory=list)
+    # the engine's one-period-ahead forecasts of units sold, against what sold, and against the floor:
+    # the error of the true expected sales (no forecaster can beat it on average)
+    forecast_abs_error: float = 0.0
+    floor_abs_error: float = 0.0
+    forecasts_scored: int = 0
+    last_forecast: dict | None = None
 
 
 @dataclass
@@ -57,6 +63,7 @@ class SkuMarket:
     on_hand: int
     price: float                                    # what the shop charges (list price until decided)
     arrivals: list[tuple[int, str, int]] = field(default_factory=list)   # heap of (time, restock_id, units)
+    pending_forecast: float | None = None           # the engine's forecast of units for the coming period
     books: SkuBooks = field(default_factory=SkuBooks)
     seq: int = 0
 
@@ -124,6 +131,11 @@ class Market:
             expected = expected_sales(rate * q, stock)
         sold = min(demand, stock)
         margin = m.price - spec.unit_cost
+        if m.pending_forecast is not None:
+            books.forecast_abs_error += abs(m.pending_forecast - sold)
+            books.floor_abs_error += abs(expected - sold)
+            books.forecasts_scored += 1
+            m.pending_forecast = None
 
         books.periods += 1
         books.expected_profit += margin * expected
@@ -159,6 +171,9 @@ class Market:
         if topic == "price-changes":
             m.price = event["new_price"]
             m.books.price_changes += 1
+        elif topic == "demand-forecasts":
+            m.pending_forecast = event["expected_units"]
+            m.books.last_forecast = event
         elif topic == "restock-orders":
             inv = m.spec.inventory
             m.books.restock_orders += 1

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
+from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.market import Market, safe_ratio
 from pricestream.simulator.scenario import Scenario
+
+PRICE_VARIED_LOG_STD = 0.02     # our price moved by about 2 % or more over the run
 
 TOP_LEVEL_KEYS = ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
                   "price_changes", "restock_orders", "per_sku")
@@ -24,7 +30,8 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
             "service_level_target": m.spec.inventory.service_level,
             "stockout_periods": b.stockout_periods, "avg_on_hand": b.on_hand_sum / max(b.periods, 1),
             "price_changes": b.price_changes, "restock_orders": b.restock_orders,
-            "forecast_mae": None,
+            **_forecast_figures(b),
+            **_elasticity_figures(m),
         }
     books = [m.books for m in market.skus.values()]
     profit = sum(b.expected_profit for b in books)
@@ -48,9 +55,49 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "stockout_periods": sum(b.stockout_periods for b in books),
         "price_changes": sum(b.price_changes for b in books),
         "restock_orders": sum(b.restock_orders for b in books),
-        "forecast_mae": None,
+        "forecast_mae": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.forecasts_scored for b in books)),
+        "forecast_mae_floor": safe_ratio(sum(b.floor_abs_error for b in books), sum(b.forecasts_scored for b in books)),
+        "forecast_mae_ratio": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.floor_abs_error for b in books)),
+        "elasticity_within_0_3": _elasticity_summary(per_sku),
         "per_sku": per_sku,
     }
+
+
+def _forecast_figures(b) -> dict:
+    return {"forecast_mae": safe_ratio(b.forecast_abs_error, b.forecasts_scored),
+            "forecast_mae_floor": safe_ratio(b.floor_abs_error, b.forecasts_scored),
+            "forecast_mae_ratio": safe_ratio(b.forecast_abs_error, b.floor_abs_error)}
+
+
+def _elasticity_figures(m) -> dict:
+    last = m.books.last_forecast or {}
+    prices = [p for p in m.books.price_path if p]
+    varied = len(prices) > 1 and statistics.pstdev(math.log(p) for p in prices) >= PRICE_VARIED_LOG_STD
+    return {"elasticity_estimate": last.get("elasticity"), "elasticity_sd": last.get("elasticity_sd"),
+            "elasticity_true": true_elasticity(m.spec, prices, m.books.competitor_path),
+            "price_varied": varied, "forecast_model": last.get("forecast_model")}
+
+
+def true_elasticity(spec, prices: list[float], competitors: list) -> float | None:
+    """The scenario's true price elasticity of demand; for linear demand, at the average price charged."""
+    purchase = spec.purchase
+    if purchase.form == "constant-elasticity":
+        return purchase.elasticity
+    if purchase.form == "linear" and prices:
+        p = statistics.fmean(prices)
+        seen = [c for c in competitors if c is not None]
+        c = statistics.fmean(seen) if seen else None
+        q = purchase_probability(purchase, p, c)
+        return -purchase.slope * p / q if q > 0 else None
+    return None
+
+
+def _elasticity_summary(per_sku: dict) -> dict:
+    judged = {s: r for s, r in per_sku.items() if r["price_varied"] and r["elasticity_true"] is not None
+              and r["elasticity_estimate"] is not None}
+    within = [s for s, r in judged.items() if abs(r["elasticity_estimate"] - r["elasticity_true"]) <= 0.3]
+    return {"skus_whose_price_varied": len(judged), "within": len(within),
+            "share": safe_ratio(len(within), len(judged))}
 
 
 def _fmt(x, spec: str = ".1f") -> str:

@@ -28,7 +28,7 @@ from pricestream.simulator.report import build_report
 from pricestream.simulator.scenario import Scenario
 from schemas.codec import encode
 
-DECISION_TOPICS = ("price-changes", "restock-orders")
+DECISION_TOPICS = ("price-changes", "restock-orders", "demand-forecasts")
 
 
 class Driver(Protocol):
@@ -63,7 +63,7 @@ class OfflineDriver:
             self.dead_letters += self._handle(record.TOPIC, kafka_partition(key, self.partitions), key, encode(record))
         for tick in ticks_for(tick_time_ms, self.partitions):
             for out in self._handle(tick.TOPIC, tick.partition, str(tick.partition).encode(), encode(tick)):
-                (decisions if out.TOPIC in DECISION_TOPICS else self.dead_letters).append(out)
+                (self.dead_letters if out.TOPIC == "dead-letter" else decisions).append(out)
         return [(o.TOPIC, encode(o)) for o in decisions]
 
     def close(self) -> None:

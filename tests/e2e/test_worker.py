@@ -126,7 +126,8 @@ def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(w
 
     # the worker emitted exactly what the domain code emits offline on the same messages, ids included
     expected = [json.loads(encode(o)) for o in offline_replay(settings, producer.sent)]
-    for topic in ("price-changes", "restock-orders", "dead-letter"):
+    outputs.wait_for_counts(demand_forecasts=sum(_topic_of(e) == "demand-forecasts" for e in expected), worker=worker)
+    for topic in ("price-changes", "restock-orders", "demand-forecasts", "dead-letter"):
         assert by_id(seen[topic]) == by_id(e for e in expected if _topic_of(e) == topic), topic
 
     # the dead-letter count is visible on the status page and in the log; the worker never restarted
@@ -140,6 +141,8 @@ def test_worker_prices_restocks_and_dead_letters_exactly_as_the_domain_decides(w
 def _topic_of(event: dict) -> str:
     if "error_code" in event:
         return "dead-letter"
+    if "expected_units" in event:
+        return "demand-forecasts"
     return "restock-orders" if "restock_id" in event else "price-changes"
 
 

@@ -110,3 +110,20 @@ def test_events_before_the_catalog_entry_in_the_same_period_are_kept_not_dead_le
     asyncio.run(scenario())
     assert sent(worker, "dead-letter") == []
     assert worker.tables.sku_state[b"G4"].stock.on_hand == 7
+
+
+def test_the_state_table_writes_its_changelog_in_the_format_it_recovers_from(worker):
+    """Faust serialises changelog writes with the table's serializers, reads with its schema: the same codec."""
+    from pricestream.domain.engine import Engine, EngineConfig
+
+    engine = Engine(EngineConfig())
+    state = engine.apply(None, ex.catalog_entry(sku="G5")).state
+    engine.close(state, 0)
+    engine.close(state, 3_600_000, period_ms=3_600_000)
+    table = worker.tables.sku_state
+    topic = table.changelog_topic
+    raw_key, _ = topic.prepare_key(b"G5", table.key_serializer)
+    raw_value, _ = topic.prepare_value(state, table.value_serializer)
+    assert raw_key == b"G5"
+    restored = table._new_changelog_topic().schema.loads_value(worker.app, type("M", (), {"value": raw_value, "headers": {}})())
+    assert restored.to_dict() == state.to_dict() and restored.demand.views is not None

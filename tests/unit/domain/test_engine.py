@@ -15,7 +15,7 @@ def run(engine, events, state=None, close_at=None):
         assert not outcome.unlisted
         state = outcome.state
     now = close_at if close_at is not None else max(e.event_time_ms for e in events)
-    return state, engine.close(state, now)
+    return state, [o for o in engine.close(state, now) if o.TOPIC != "demand-forecasts"]
 
 
 def run_each(engine, events, state=None):
@@ -88,7 +88,22 @@ def test_no_decision_is_made_between_ticks():
     engine = Engine(EngineConfig("static"))
     outcome = engine.apply(None, ex.catalog_entry())
     assert not hasattr(outcome, "outputs") and outcome.state.price is None
-    assert [o.new_price for o in engine.close(outcome.state, 0)] == [20.0]
+    assert [o.new_price for o in engine.close(outcome.state, 0) if o.TOPIC == "price-changes"] == [20.0]
+
+
+def test_every_tick_reports_the_period_and_forecasts_the_next_one():
+    engine = Engine(EngineConfig("static"))
+    state = engine.apply(None, ex.catalog_entry()).state
+    engine.close(state, 0)                                          # the opening tick: no period behind it
+    for t in range(48):
+        for v in range(10):
+            engine.apply(state, ex.click(t=t * HOUR + v, event_id=f"v{t}-{v}"))
+        engine.apply(state, ex.order(t=t * HOUR + 30, quantity=1, event_id=f"o{t}"))
+        [forecast] = [o for o in engine.close(state, (t + 1) * HOUR, period_ms=HOUR) if o.TOPIC == "demand-forecasts"]
+    assert (forecast.observed_views, forecast.observed_units) == (10, 1)
+    assert 8 < forecast.expected_views < 12                        # it has learned the traffic
+    assert 0.3 < forecast.expected_units < 3 and forecast.units_std > 0
+    assert forecast.elasticity_sd > 0.5                            # a price that never moved: honest doubt
 
 
 def test_a_duplicated_order_or_receipt_does_not_count_twice():
