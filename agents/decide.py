@@ -35,6 +35,8 @@ def register_decide_agent(worker) -> None:
                             letter.offset, letter.error_code, letter.error)
             if handled.duplicate:
                 counters.duplicates_ignored += 1
+            if handled.replayed:
+                counters.replays_skipped += 1
             counters.skus_closed += handled.skus_closed
             for output in handled.outputs:
                 key = output.sku.encode() if output.TOPIC != "dead-letter" else \

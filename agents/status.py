@@ -7,13 +7,20 @@ import logging
 log = logging.getLogger("pricestream.worker")
 
 
+def is_ready(app) -> bool:
+    """Partitions assigned and state recovered from the changelogs: the worker is deciding."""
+    recovery = getattr(app.tables, "recovery", None)
+    return bool(recovery is not None and recovery.completed.is_set() and app.consumer.assignment())
+
+
 def register_status(worker) -> None:
     counters = worker.counters
 
     @worker.app.page("/status/")
     async def status(web, request):
         return web.json({"app_id": worker.settings.app_id, "pricing_policy": worker.settings.pricing_policy,
-                         "restock_policy": worker.settings.restock_policy, **counters.snapshot()})
+                         "restock_policy": worker.settings.restock_policy, "ready": is_ready(worker.app),
+                         **counters.snapshot()})
 
     @worker.app.timer(interval=worker.settings.status_interval_s)
     async def log_counters():

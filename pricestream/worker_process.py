@@ -46,10 +46,11 @@ class WorkerProcess:
 
 
 def start_worker(settings: Settings, log_path: Path, timeout_s: float = 120) -> WorkerProcess:
-    """Create the topics, start the worker, and return once its status page answers."""
+    """Create the topics, start the worker, and return once it is ready: partitions assigned and
+    state recovered (its status page says ``ready``)."""
     ensure_topics(settings)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:     # a restarted worker appends to the same log
         process = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "worker"],
                                    env={**os.environ, **settings.to_env()}, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -60,9 +61,10 @@ def start_worker(settings: Settings, log_path: Path, timeout_s: float = 120) -> 
             raise RuntimeError(f"the worker exited with {process.returncode}; its log {log_path} ends:\n"
                                f"{worker.log()[-3000:]}")
         try:
-            worker.status()
-            return worker
+            if worker.status().get("ready"):
+                return worker
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     worker.stop()
     raise TimeoutError(f"the worker's status page did not answer in {timeout_s:.0f} s; see {log_path}")

@@ -13,6 +13,7 @@ class WorkerCounters:
     dead_letters: Counter = field(default_factory=Counter)    # by error code
     duplicates_ignored: int = 0
     skus_closed: int = 0                                      # SKU decisions taken at ticks
+    replays_skipped: int = 0                                  # messages Faust delivered again, already applied
     last_dead_letter: dict | None = None
 
     def count_dead_letter(self, letter) -> None:
@@ -26,6 +27,7 @@ class WorkerCounters:
             "emitted": dict(self.emitted),
             "dead_letters": dict(self.dead_letters), "dead_letters_total": sum(self.dead_letters.values()),
             "duplicates_ignored": self.duplicates_ignored, "skus_closed": self.skus_closed,
+            "replays_skipped": self.replays_skipped,
             "last_dead_letter": self.last_dead_letter,
         }
 

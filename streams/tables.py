@@ -43,14 +43,22 @@ class TableStore:
         self.delete = lambda key: table.pop(key, None)
 
 
+class StoredState:
+    """The table's value type, as Faust wants to be told: its codec, and how to rebuild a value.
+
+    Faust writes changelog entries with the serializer it derives from the table's value type and
+    reads them back through the same type; naming the codec here keeps both sides on ``sku-state``.
+    """
+
+    class _options:
+        serializer = SKU_STATE_CODEC
+
+    @classmethod
+    def from_data(cls, value, preferred_type=None):
+        return value            # the codec has already built the SkuState or PartitionIndex
+
+
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
-    table = app.Table(
-        "sku-state", default=None, partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="raw", value_serializer=SKU_STATE_CODEC),
-        help="Per-SKU catalogue, price, competitors, stock, demand models and counters.")
-    # Faust writes changelog entries with the table's own serializers, which it derives from
-    # key_type/value_type (json by default) and not from the schema it reads them back with: set
-    # them, or the changelog is written in one format and recovered in another
-    table.key_serializer = "raw"
-    table.value_serializer = SKU_STATE_CODEC
-    return Tables(sku_state=table)
+    return Tables(sku_state=app.Table(
+        "sku-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=StoredState,
+        help="Per-SKU catalogue, price, competitors, stock, demand models and counters."))

@@ -65,6 +65,9 @@ class SkuState:
     # dead letters (as dicts) of events that came before any catalogue entry: emitted at the tick
     # if the SKU is still unlisted then, dropped when its entry arrives in the same period
     held_letters: list[dict] = field(default_factory=list)
+    # per input topic, the offset of the last message applied to this SKU (its partition is fixed):
+    # a message Faust delivers again after a rebalance or recovery is recognised and skipped
+    applied_offsets: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +83,7 @@ class SkuState:
             "period": self.period.to_state(),
             "demand": None if self.demand is None else self.demand.to_state(),
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
-            "held_letters": list(self.held_letters),
+            "held_letters": list(self.held_letters), "applied_offsets": dict(self.applied_offsets),
         }
 
     @classmethod
@@ -95,7 +98,7 @@ class SkuState:
             period=PeriodCounts.from_state(d["period"]),
             demand=None if d["demand"] is None else DemandModel.from_state(d["demand"]),
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
-            held_letters=list(d["held_letters"]),
+            held_letters=list(d["held_letters"]), applied_offsets=dict(d["applied_offsets"]),
         )
 
 

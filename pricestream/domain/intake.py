@@ -29,15 +29,17 @@ class PartitionIndex:
     # the pool's elasticity: precision-weighted mean over this partition's SKUs whose price has moved,
     # as of the last tick; the prior of SKUs seen for the first time
     pooled_elasticity: float | None = None
+    last_tick_offset: int = -1          # offset of the last tick applied: a redelivered one is skipped
 
     def to_dict(self) -> dict:
         return {"kind": self.KIND, "partition": self.partition, "skus": list(self.skus),
-                "last_tick_ms": self.last_tick_ms, "pooled_elasticity": self.pooled_elasticity}
+                "last_tick_ms": self.last_tick_ms, "pooled_elasticity": self.pooled_elasticity,
+                "last_tick_offset": self.last_tick_offset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartitionIndex":
         return cls(partition=d["partition"], skus=list(d["skus"]), last_tick_ms=d["last_tick_ms"],
-                   pooled_elasticity=d["pooled_elasticity"])
+                   pooled_elasticity=d["pooled_elasticity"], last_tick_offset=d["last_tick_offset"])
 
 
 def partition_key(partition: int) -> bytes:
@@ -77,6 +79,7 @@ class Handled:
     rejected: DeadLetter | None = None                          # this message, if it was bad
     rejections: list[DeadLetter] = field(default_factory=list)  # held events found bad at a tick
     duplicate: bool = False
+    replayed: bool = False          # a message this state had already applied, delivered again
     skus_closed: int = 0
 
 
@@ -88,6 +91,8 @@ def handle(engine: Engine, message: Message, store: StateStore, max_payload_byte
         return _close_partition(engine, message, record, store)
 
     state = store.get(message.key)
+    if state is not None and message.offset <= state.applied_offsets.get(message.topic, -1):
+        return Handled(replayed=True)       # already in this state: Faust delivered it again
     outcome = engine.apply(state, record)
     if isinstance(record, Delisting):
         if state is not None:
@@ -96,6 +101,7 @@ def handle(engine: Engine, message: Message, store: StateStore, max_payload_byte
         return Handled()
     if outcome.duplicate:
         return Handled(duplicate=True)
+    outcome.state.applied_offsets[message.topic] = message.offset
     handled = Handled()
     if outcome.unlisted:
         # whether the catalogue entry comes before or after this event within the period must not
@@ -118,6 +124,9 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
         return _rejected(message, Rejection(
             "wrong-partition", f"a tick for partition {tick.partition} was written to partition {message.partition}"))
     index = store.get(partition_key(message.partition)) or PartitionIndex(message.partition)
+    if message.offset <= index.last_tick_offset:
+        return Handled(replayed=True)
+    index.last_tick_offset = message.offset
     period_ms = None if index.last_tick_ms is None else tick.event_time_ms - index.last_tick_ms
     handled = Handled()
     pool = _Pool()

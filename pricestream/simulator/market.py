@@ -51,6 +51,8 @@ class SkuBooks:
     # the error of the true expected sales (no forecaster can beat it on average)
     forecast_abs_error: float = 0.0
     floor_abs_error: float = 0.0
+    naive_abs_error: float = 0.0            # seasonal naive: the units of the same period a day earlier
+    sold_path: list[int] = field(default_factory=list)
     forecasts_scored: int = 0
     last_forecast: dict | None = None
 
@@ -131,11 +133,14 @@ class Market:
             expected = expected_sales(rate * q, stock)
         sold = min(demand, stock)
         margin = m.price - spec.unit_cost
-        if m.pending_forecast is not None:
+        season = max(1, round(DAY_MS / self.scenario.period_ms))
+        if m.pending_forecast is not None and len(books.sold_path) >= season:
             books.forecast_abs_error += abs(m.pending_forecast - sold)
             books.floor_abs_error += abs(expected - sold)
+            books.naive_abs_error += abs(books.sold_path[-season] - sold)
             books.forecasts_scored += 1
-            m.pending_forecast = None
+        m.pending_forecast = None
+        books.sold_path.append(sold)
 
         books.periods += 1
         books.expected_profit += margin * expected

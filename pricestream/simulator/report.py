@@ -58,6 +58,7 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "forecast_mae": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.forecasts_scored for b in books)),
         "forecast_mae_floor": safe_ratio(sum(b.floor_abs_error for b in books), sum(b.forecasts_scored for b in books)),
         "forecast_mae_ratio": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.floor_abs_error for b in books)),
+        "seasonal_naive_mae": safe_ratio(sum(b.naive_abs_error for b in books), sum(b.forecasts_scored for b in books)),
         "elasticity_within_0_3": _elasticity_summary(per_sku),
         "per_sku": per_sku,
     }
@@ -66,7 +67,8 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
 def _forecast_figures(b) -> dict:
     return {"forecast_mae": safe_ratio(b.forecast_abs_error, b.forecasts_scored),
             "forecast_mae_floor": safe_ratio(b.floor_abs_error, b.forecasts_scored),
-            "forecast_mae_ratio": safe_ratio(b.forecast_abs_error, b.floor_abs_error)}
+            "forecast_mae_ratio": safe_ratio(b.forecast_abs_error, b.floor_abs_error),
+            "seasonal_naive_mae": safe_ratio(b.naive_abs_error, b.forecasts_scored)}
 
 
 def _elasticity_figures(m) -> dict:

@@ -125,5 +125,6 @@ def test_the_state_table_writes_its_changelog_in_the_format_it_recovers_from(wor
     raw_key, _ = topic.prepare_key(b"G5", table.key_serializer)
     raw_value, _ = topic.prepare_value(state, table.value_serializer)
     assert raw_key == b"G5"
-    restored = table._new_changelog_topic().schema.loads_value(worker.app, type("M", (), {"value": raw_value, "headers": {}})())
+    message = type("Message", (), {"value": raw_value, "key": raw_key, "headers": {}})()
+    restored = topic.schema.loads_value(worker.app, message)
     assert restored.to_dict() == state.to_dict() and restored.demand.views is not None

@@ -1,0 +1,67 @@
+"""State, learned models included, survives a worker restart: it is recovered from the changelog."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pricestream.domain.engine import Engine
+from pricestream.domain.intake import DictStore, Message, handle
+from schemas import examples as ex
+from schemas.codec import encode
+from streams.app import engine_config
+from tests.e2e.harness import Outputs, Producer, isolated_settings, start_worker
+
+pytestmark = pytest.mark.e2e
+
+HOUR = 3_600_000
+
+
+def play_hours(producer, sku, first, hours):
+    for h in range(first, first + hours):
+        for v in range(4 + h % 5):
+            producer.send_record(ex.click(sku=sku, t=h * HOUR + v, event_id=f"v-{h}-{v}"))
+        if h % 3 == 0:
+            producer.send_record(ex.order(sku=sku, t=h * HOUR + 50, quantity=1, event_id=f"o-{h}"))
+        if h % 7 == 0:
+            producer.send_record(ex.competitor_price(sku=sku, t=h * HOUR + 60, price=17.0 + h % 4,
+                                                     event_id=f"c-{h}"))
+        producer.tick((h + 1) * HOUR)
+
+
+def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_broker, tmp_path):
+    settings = isolated_settings(kafka_broker.settings)
+    producer, outputs = Producer(settings), Outputs(settings)
+    worker = start_worker(settings, tmp_path)
+    producer.send_record(ex.catalog_entry(sku="R1", reorder_point=3, order_up_to=30))
+    producer.send_record(ex.inventory(sku="R1", kind="count", quantity=40))
+    producer.tick(0)
+    play_hours(producer, "R1", 0, 30)
+    assert worker.stop() == 0 or worker.process.returncode is not None
+
+    worker = start_worker(settings, tmp_path)          # same app id and topics: recovers the changelog
+    play_hours(producer, "R1", 30, 10)
+    expected = [json.loads(encode(o)) for o in _replay(settings, producer.sent)]
+    seen = outputs.wait_for_counts(demand_forecasts=sum("expected_units" in e for e in expected), worker=worker)
+    got_forecasts = sorted(seen["demand-forecasts"], key=lambda e: e["event_time_ms"])
+    want_forecasts = sorted((e for e in expected if "expected_units" in e), key=lambda e: e["event_time_ms"])
+    # after the restart the worker forecasts exactly as one that never stopped: the views model, the
+    # elasticity posterior, the stock and the period counts all came back
+    for got, want in zip(got_forecasts, want_forecasts):
+        assert got == want, {k: (got[k], want[k]) for k in got if got[k] != want[k]}
+    assert len(got_forecasts) == len(want_forecasts)
+    assert got_forecasts[-1]["forecast_model"] != "none-yet" and got_forecasts[-1]["expected_views"] > 3
+    assert sorted(seen["price-changes"], key=lambda e: e["event_id"]) == \
+        sorted((e for e in expected if "new_price" in e), key=lambda e: e["event_id"])
+    worker.stop()
+    producer.close()
+    outputs.close()
+
+
+def _replay(settings, sent):
+    engine, store, out = Engine(engine_config(settings)), DictStore(), []
+    for m in sent:
+        out += handle(engine, Message(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms), store,
+                      settings.max_payload_bytes).outputs
+    return out
