@@ -9,6 +9,7 @@ import faust
 from pricestream.domain.engine import Engine, EngineConfig
 from pricestream.domain.pricing import PolicyParams
 from pricestream.settings import Settings
+from streams import faust_fixes
 from streams.counters import WorkerCounters
 from streams.tables import declare_tables, Tables
 from streams.topics import declare_topics, Topics
@@ -39,6 +40,7 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 
 def create_worker(settings: Settings) -> Worker:
+    faust_fixes.apply()
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.bootstrap_servers),
