@@ -60,7 +60,8 @@ def run_demo(settings: Settings, days: float, seed: int | None, external: bool) 
           f"({scenario.periods} periods), policy {settings.pricing_policy}; Ctrl-C stops it", flush=True)
 
     def show(topic: str, e: dict) -> None:
-        print(describe(topic, e, start), flush=True)
+        if topic in ("price-changes", "restock-orders"):      # forecasts come every tick: too many to print
+            print(describe(topic, e, start), flush=True)
 
     def progress(done: int, total: int, elapsed: float) -> None:
         if done % 24 == 0 or done == total:

@@ -70,3 +70,16 @@ class Outputs:
 def Producer(settings: Settings) -> LockstepProducer:
     """The tests' producer: records what it sent, for the offline replay."""
     return LockstepProducer(settings, record_sent=True)
+
+
+def offline_replay(settings: Settings, sent) -> list:
+    """Every message a test wrote, through the same domain code in process: what the worker must emit."""
+    from pricestream.domain.engine import Engine
+    from pricestream.domain.intake import DictStore, Message, handle
+    from streams.app import engine_config
+
+    engine, store, out = Engine(engine_config(settings)), DictStore(), []
+    for m in sent:
+        out += handle(engine, Message(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms), store,
+                      settings.max_payload_bytes).outputs
+    return out

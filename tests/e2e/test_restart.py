@@ -6,12 +6,9 @@ import json
 
 import pytest
 
-from pricestream.domain.engine import Engine
-from pricestream.domain.intake import DictStore, Message, handle
 from schemas import examples as ex
 from schemas.codec import encode
-from streams.app import engine_config
-from tests.e2e.harness import Outputs, Producer, isolated_settings, start_worker
+from tests.e2e.harness import Outputs, Producer, isolated_settings, offline_replay, start_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +39,7 @@ def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_br
 
     worker = start_worker(settings, tmp_path)          # same app id and topics: recovers the changelog
     play_hours(producer, "R1", 30, 10)
-    expected = [json.loads(encode(o)) for o in _replay(settings, producer.sent)]
+    expected = [json.loads(encode(o)) for o in offline_replay(settings, producer.sent)]
     seen = outputs.wait_for_counts(demand_forecasts=sum("expected_units" in e for e in expected), worker=worker)
     got_forecasts = sorted(seen["demand-forecasts"], key=lambda e: e["event_time_ms"])
     want_forecasts = sorted((e for e in expected if "expected_units" in e), key=lambda e: e["event_time_ms"])
@@ -57,11 +54,3 @@ def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_br
     worker.stop()
     producer.close()
     outputs.close()
-
-
-def _replay(settings, sent):
-    engine, store, out = Engine(engine_config(settings)), DictStore(), []
-    for m in sent:
-        out += handle(engine, Message(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms), store,
-                      settings.max_payload_bytes).outputs
-    return out

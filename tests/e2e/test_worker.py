@@ -7,12 +7,9 @@ import time
 
 import pytest
 
-from pricestream.domain.engine import Engine
-from pricestream.domain.intake import DictStore, Message, handle
 from schemas import examples as ex
 from schemas.codec import deterministic_id, encode
-from streams.app import engine_config
-from tests.e2e.harness import Outputs, Producer, isolated_settings, start_worker
+from tests.e2e.harness import Outputs, Producer, isolated_settings, offline_replay, start_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -52,15 +49,6 @@ def worker(kafka_broker, tmp_path):
     running = start_worker(settings, tmp_path)
     yield running
     running.stop()
-
-
-def offline_replay(settings, sent):
-    """Every message the test wrote, through the same domain code in process: what the worker must emit."""
-    engine, store, out = Engine(engine_config(settings)), DictStore(), []
-    for m in sent:
-        out += handle(engine, Message(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms), store,
-                      settings.max_payload_bytes).outputs
-    return out
 
 
 def by_id(events):

@@ -100,6 +100,30 @@ def check_horizon(horizon: int) -> int:
     return h
 
 
+def finite(y: float) -> float:
+    """``y`` as a float; a non-finite observation is a caller's bug, not data."""
+    y = float(y)
+    if not math.isfinite(y):
+        raise ValueError(f"cannot learn a non-finite value {y!r}")
+    return y
+
+
+class OneStepError:
+    """Mixin: the running, exponentially weighted mean squared one-step error (``sigma2``).
+
+    Early on, while fewer than ``1 / rate`` errors are known, it is their plain mean.
+    """
+
+    error_halflife: float
+    sigma2: float
+    n_errors: int
+
+    def _track_error(self, err: float) -> None:
+        rate = max(ew_rate(self.error_halflife), 1.0 / (self.n_errors + 1))
+        self.sigma2 += rate * (err * err - self.sigma2)
+        self.n_errors += 1
+
+
 def ew_rate(halflife: float) -> float:
     """The exponential-weighting rate whose weights halve every ``halflife`` updates.
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pricestream.domain.forecasting.base import Forecaster, check_horizon, ew_rate, register
+from pricestream.domain.forecasting.base import Forecaster, OneStepError, check_horizon, finite, register
 
 __all__ = ["SeasonalNaive"]
 
 
 @register
-class SeasonalNaive(Forecaster):
+class SeasonalNaive(OneStepError, Forecaster):
     """Forecast ``y[t + h - season * k]``: the latest value at the same position in the season.
 
     Before a full season has been seen it forecasts the mean of what it has. The spread is that of a
@@ -48,14 +48,9 @@ class SeasonalNaive(Forecaster):
         self.n_errors = 0
 
     def learn_one(self, y: float) -> None:
-        y = float(y)
-        if not math.isfinite(y):
-            raise ValueError(f"cannot learn a non-finite value {y!r}")
+        y = finite(y)
         if len(self.last) == self.season:
-            err = y - self.last[0]
-            rate = max(ew_rate(self.error_halflife), 1.0 / (self.n_errors + 1))
-            self.sigma2 += rate * (err * err - self.sigma2)
-            self.n_errors += 1
+            self._track_error(y - self.last[0])
             self.last.pop(0)
         self.last.append(y)
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from river import time_series
 
-from pricestream.domain.forecasting.base import Forecaster, check_horizon, ew_rate, register
+from pricestream.domain.forecasting.base import Forecaster, OneStepError, check_horizon, finite, register
 
 __all__ = ["HoltWintersRiver"]
 
 
 @register
-class HoltWintersRiver(Forecaster):
+class HoltWintersRiver(OneStepError, Forecaster):
     """``river.time_series.HoltWinters`` behind the ``Forecaster`` interface.
 
     Parameters are river's (``alpha``, ``beta``, ``gamma``, ``seasonality``, ``multiplicative``).
@@ -48,14 +48,9 @@ class HoltWintersRiver(Forecaster):
         self.n_errors = 0
 
     def learn_one(self, y: float) -> None:
-        y = float(y)
-        if not math.isfinite(y):
-            raise ValueError(f"cannot learn a non-finite value {y!r}")
+        y = finite(y)
         if self.model._initialized:
-            err = y - self.model.forecast(1)[0]
-            rate = max(ew_rate(self.error_halflife), 1.0 / (self.n_errors + 1))
-            self.sigma2 += rate * (err * err - self.sigma2)
-            self.n_errors += 1
+            self._track_error(y - self.model.forecast(1)[0])
         self.model.learn_one(y)
 
     def forecast(self, horizon: int) -> list[float]:
