@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-PRICING_POLICIES = ("static", "cost-plus", "competitor-match")
-RESTOCK_POLICIES = ("fixed-reorder",)
+PRICING_POLICIES = ("static", "cost-plus", "competitor-match", "learned")
+RESTOCK_POLICIES = ("fixed-reorder", "learned")
 PROCESSING_GUARANTEES = ("exactly_once", "at_least_once")
 
 
@@ -45,6 +45,8 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "cost-plus: price = unit cost x (1 + markup), inside the guardrails."),
     SettingSpec("undercut", "PRICESTREAM_UNDERCUT", "0.01",
                 "competitor-match: fraction below the cheapest in-stock competitor (0 matches)."),
+    SettingSpec("pricing_seed", "PRICESTREAM_PRICING_SEED", "0",
+                "learned: seed of the exploration draws (per SKU and tick), so a replay gives the same prices."),
     SettingSpec("clock_interval_s", "PRICESTREAM_CLOCK_INTERVAL_S", "60",
                 "Live clock: every this many seconds the worker ticks every partition (decisions happen at "
                 "ticks). 0 turns it off, for when a simulator or a replay brings its own ticks."),
@@ -84,6 +86,7 @@ class Settings:
     restock_policy: str
     markup: float
     undercut: float
+    pricing_seed: int
     clock_interval_s: float
     processing_guarantee: str
     commit_interval_s: float

@@ -120,6 +120,12 @@ class CatalogEntry:
         minimum=0, maximum=10 * MAX_QUANTITY)
     order_up_to: int | None = spec("Fixed rule: order enough to bring inventory position up to this.", None,
                                    minimum=1, maximum=10 * MAX_QUANTITY)
+    max_above_competitor_pct: float | None = spec(
+        "Competitor rule of the learned policy: never more than this fraction above the cheapest in-stock "
+        "competitor (0.05: at most 5 % above); hard bounds still win.", None, minimum=0, maximum=10)
+    sell_until_ms: int | None = spec(
+        "End of the selling season, ms since the epoch: with restocking off, the learned policy paces the "
+        "stock on hand to last until then.", None, **_TIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,9 @@ class RestockOrder:
                                 exclusiveMinimum=0, exclusiveMaximum=1)
     reasons: list[str] = spec("Machine-readable reason codes.", minItems=1,
                               items={"type": "string", "minLength": 1, "maxLength": 64})
+    lead_time_demand_mean: float | None = spec(
+        "Forecast demand over the lead time (plus one review period), if the policy forecasts it.", None, minimum=0)
+    lead_time_demand_sd: float | None = spec("Standard deviation of that forecast.", None, minimum=0)
 
 
 @dataclass(frozen=True, slots=True)

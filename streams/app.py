@@ -36,7 +36,8 @@ def broker_urls(bootstrap_servers: str) -> str:
 
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(pricing_policy=settings.pricing_policy, restock_policy=settings.restock_policy,
-                        params=PolicyParams(markup=settings.markup, undercut=settings.undercut))
+                        params=PolicyParams(markup=settings.markup, undercut=settings.undercut,
+                                            seed=settings.pricing_seed))
 
 
 def create_worker(settings: Settings) -> Worker:

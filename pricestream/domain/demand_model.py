@@ -16,7 +16,9 @@ the SKU's state); the models learn at ``close_period``, once per SKU per tick.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+import numpy as np
+from dataclasses import dataclass, field
 
 from pricestream.domain.elasticity import ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
@@ -24,6 +26,7 @@ from pricestream.domain.forecasting import ForecasterSelector
 DAY_MS = 86_400_000
 MAX_WEEKLY_SEASON = 7 * 24          # hourly periods: a weekly profile of 168 values, no finer
 MAX_DAILY_SEASON = 96               # 15-minute periods: a daily profile of 96 values, no finer
+POINT_PRIOR_UNITS = 3.0             # a price point's prior is worth this many units sold
 
 
 @dataclass
@@ -47,14 +50,18 @@ class DemandModel:
     views: ForecasterSelector | None = None          # made at the second tick, once the period length is known
     period_ms: int | None = None
     periods_closed: int = 0
+    # SKUs with allowed price points only: per point (whole cents), the views and units seen at it. A
+    # handful of prices can be learned one by one, without trusting the log-log form between them.
+    point_counts: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0) -> "DemandModel":
         return cls(elasticity=ElasticityEstimator.new(reference_price, prior_elasticity=prior_elasticity))
 
     def close_period(self, closed: PeriodCounts, price: float | None, competitor_price: float | None,
-                     period_ms: int | None) -> None:
-        """Learn from the period just closed (``closed``: its counts; ``price``: what we charged)."""
+                     period_ms: int | None, price_points: bool = False) -> None:
+        """Learn from the period just closed (``closed``: its counts; ``price``: what we charged;
+        ``price_points``: the SKU may only take listed prices, so they are also learned one by one)."""
         if period_ms is None or period_ms <= 0:
             return                        # the opening tick: no period behind it
         if self.views is None:
@@ -64,6 +71,10 @@ class DemandModel:
         # a period that ran out of stock shows sales cut short, not what the price would sell
         if price is not None and not closed.stocked_out:
             self.elasticity.learn(closed.views, closed.units, price, competitor_price)
+            if price_points:
+                counts = self.point_counts.setdefault(price_key(price), [0, 0])
+                counts[0] += closed.views
+                counts[1] += closed.units
         self.periods_closed += 1
 
     # -- what policies ask -----------------------------------------------------------------------
@@ -84,6 +95,28 @@ class DemandModel:
         mean = views_mean * q
         return mean, q * q * views_var + mean
 
+    def conversion_draw(self, prices: np.ndarray, competitor_price: float | None, rng: np.random.Generator | None,
+                        ) -> np.ndarray:
+        """Units per view at each of ``prices``: a posterior draw (Thompson sampling) when ``rng`` is
+        given, else the posterior mean.
+
+        Parametric (log-log in price) in general. For listed price points, each point's own Beta
+        posterior, whose prior is the parametric prediction worth ``POINT_PRIOR_UNITS`` units of
+        evidence: the form guides a point with little data and data overrule it where they exist.
+        """
+        theta = None if rng is None else self.elasticity.draw(rng)
+        parametric = self.elasticity.conversions(prices, competitor_price, theta)
+        if not self.point_counts:
+            return parametric
+        prior = np.clip(self.elasticity.conversions(prices, competitor_price), 1e-4, 0.999)
+        counts = np.array([self.point_counts.get(price_key(p), (0, 0)) for p in prices], dtype=float)
+        views, units = counts[:, 0], np.minimum(counts[:, 1], counts[:, 0])
+        alpha = units + POINT_PRIOR_UNITS
+        beta = views - units + POINT_PRIOR_UNITS * (1 - prior) / prior
+        if rng is None:
+            return alpha / (alpha + beta)
+        return rng.beta(alpha, beta)
+
     def forecast_model(self) -> str:
         return "none-yet" if self.views is None else self.views.chosen
 
@@ -91,13 +124,15 @@ class DemandModel:
     def to_state(self) -> dict:
         return {"elasticity": self.elasticity.to_state(),
                 "views": None if self.views is None else self.views.to_state(),
-                "period_ms": self.period_ms, "periods_closed": self.periods_closed}
+                "period_ms": self.period_ms, "periods_closed": self.periods_closed,
+                "point_counts": {k: list(v) for k, v in self.point_counts.items()}}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
         return cls(elasticity=ElasticityEstimator.from_state(d["elasticity"]),
                    views=None if d["views"] is None else ForecasterSelector.from_state(d["views"]),
-                   period_ms=d["period_ms"], periods_closed=d["periods_closed"])
+                   period_ms=d["period_ms"], periods_closed=d["periods_closed"],
+                   point_counts={k: list(v) for k, v in d.get("point_counts", {}).items()})
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:
@@ -109,6 +144,11 @@ def views_forecaster(period_ms: int) -> ForecasterSelector:
     season = int(round(per_day))
     weekly = 7 * season if 7 * season <= MAX_WEEKLY_SEASON else None
     return ForecasterSelector(season=season, weekly=weekly)
+
+
+def price_key(price: float) -> str:
+    """A price as a key: whole cents (prices are always rounded to cents or are listed points)."""
+    return str(round(price * 100))
 
 
 def units_std(variance: float) -> float:

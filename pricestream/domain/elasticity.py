@@ -70,6 +70,22 @@ class ElasticityEstimator:
         """Expected units per view at ``price`` (the posterior mean's prediction)."""
         return math.exp(float(np.dot(self.mean, self._features(price, competitor_price))))
 
+    def conversions(self, prices: np.ndarray, competitor_price: float | None,
+                    theta: np.ndarray | None = None) -> np.ndarray:
+        """Units per view at each of ``prices``, under ``theta`` (a posterior draw) or the posterior mean;
+        at most 1 (a view buys at most one unit in this model's world)."""
+        theta = np.asarray(self.mean) if theta is None else theta
+        c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
+        eta = theta[0] + theta[1] * np.log(prices / self.reference_price) + theta[2] * c
+        return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw of (a, e, g) from the posterior: the Thompson sample of the learned pricing."""
+        cov = np.asarray(self.covariance())
+        # the Cholesky factor of a covariance from a well-conditioned precision; symmetrise for rounding
+        chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-12 * np.eye(3))
+        return np.asarray(self.mean) + chol @ rng.standard_normal(3)
+
     def price_std_log(self) -> float:
         """Standard deviation of log(our price) over the periods seen: 0 when it never moved."""
         if self.periods < 2:

@@ -15,15 +15,22 @@ from typing import Any
 
 from pricestream.domain.demand_model import DemandModel, PeriodCounts, units_std
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
-from pricestream.domain.inventory import RESTOCK_POLICIES, Stock
-from pricestream.domain.pricing import PRICING_POLICIES, CompetitorQuote, PolicyParams, PricingContext
+from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
+from pricestream.domain.learned_pricing import learned_policy
+from pricestream.domain.learned_restock import learned_restock_policy
+from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from schemas.codec import Delisting, deterministic_id
 from schemas.records import (
     SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, DemandForecast, InventoryEvent, Order, PriceChange,
     RestockOrder,
 )
 
+DAY_MS = 86_400_000
 DEFAULT_PRIOR_ELASTICITY = -2.0   # before the pool has learned anything: a typical retail elasticity
+PRICING_POLICIES = {**BASELINE_POLICIES, "learned": learned_policy}
+RESTOCK_POLICIES = {**BASELINE_RESTOCK_POLICIES, "learned": learned_restock_policy}
+# policies that reconsider every SKU at every tick (the baselines wait to be asked by an input)
+REPRICE_EVERY_PERIOD = frozenset({"learned"})
 RECENT_IDS_KEPT = 64      # per SKU: enough to absorb a producer's retries, small enough to stay cheap
 
 
@@ -78,6 +85,7 @@ class SkuState:
             "price_seq": self.price_seq, "restock_seq": self.restock_seq,
             "competitors": {k: [q.price, q.in_stock, q.event_time_ms] for k, q in self.competitors.items()},
             "on_hand": self.stock.on_hand, "open_orders": dict(self.stock.open_orders),
+            "ordered_at": dict(self.stock.ordered_at),
             "stock_known": self.stock_known,
             "views": self.views, "units_sold": self.units_sold, "revenue": self.revenue,
             "period": self.period.to_state(),
@@ -93,7 +101,8 @@ class SkuState:
             price=d["price"], last_price_change_ms=d["last_price_change_ms"],
             reprice_pending=d["reprice_pending"], reprice_trigger=tuple(d["reprice_trigger"]), price_seq=d["price_seq"], restock_seq=d["restock_seq"],
             competitors={k: CompetitorQuote(*v) for k, v in d["competitors"].items()},
-            stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"])), stock_known=d["stock_known"],
+            stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"]),
+                        ordered_at=dict(d.get("ordered_at", {}))), stock_known=d["stock_known"],
             views=d["views"], units_sold=d["units_sold"], revenue=d["revenue"],
             period=PeriodCounts.from_state(d["period"]),
             demand=None if d["demand"] is None else DemandModel.from_state(d["demand"]),
@@ -174,9 +183,12 @@ class Engine:
         if state.demand is None:
             state.demand = DemandModel.new(state.catalog.list_price, prior_elasticity=prior_elasticity
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
-        state.demand.close_period(closed, state.price, competitor, period_ms)
+        state.demand.close_period(closed, state.price, competitor, period_ms,
+                                  price_points=state.catalog.price_points is not None)
         if state.reprice_pending or state.price is None:
             self._reprice(state, now, outputs)
+        elif self.config.pricing_policy in REPRICE_EVERY_PERIOD:
+            self._reprice(state, now, outputs, periodic=True)
         self._restock_check(state, now, outputs)
         outputs.append(self._forecast(state, now, closed, competitor))
         return outputs
@@ -193,19 +205,23 @@ class Engine:
             expected_units=units_mean, units_std=units_std(units_var), elasticity=est.elasticity,
             elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model())
 
-    def _reprice(self, state: SkuState, now: int, outputs: list) -> None:
+    def _reprice(self, state: SkuState, now: int, outputs: list, periodic: bool = False) -> None:
         entry = state.catalog
         if (state.price is not None and state.last_price_change_ms is not None
                 and now - state.last_price_change_ms < entry.min_change_interval_s * 1000):
             return      # held back: stays pending and is retried at the next tick
         state.reprice_pending = False
+        demand = state.demand
         ctx = PricingContext(catalog=entry, current_price=state.price, competitors=state.competitors,
-                             on_hand=state.stock.on_hand, now_ms=now)
+                             on_hand=state.stock.on_hand, now_ms=now, sku=state.sku, demand=demand,
+                             period_ms=None if demand is None else demand.period_ms,
+                             next_arrival_ms=state.stock.next_arrival_ms(entry.lead_time_days_mean * DAY_MS))
         proposal = self._pricing(ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
         if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
             return      # no change, no event
-        reasons = ([] if state.price is not None else ["initial-listing"]) + [proposal.reason, *guarded.reasons]
+        reasons = ([] if state.price is not None else ["initial-listing"]) + [
+            proposal.reason, *proposal.more_reasons, *guarded.reasons]
         inputs = {**proposal.inputs, "unit_cost": entry.unit_cost, "proposed_price": proposal.price,
                   "on_hand": state.stock.on_hand}
         state.price_seq += 1
@@ -214,7 +230,8 @@ class Engine:
             event_id=deterministic_id("price-changes", state.sku, state.price_seq),
             sku=state.sku, event_time_ms=now, policy=self.config.pricing_policy,
             old_price=state.price, new_price=guarded.price, reasons=reasons, inputs=inputs,
-            trigger=state.reprice_trigger[1], trigger_event_id=state.reprice_trigger[2] or "none",
+            trigger="clock" if periodic else state.reprice_trigger[1],
+            trigger_event_id=f"tick-{now}" if periodic else state.reprice_trigger[2] or "none",
         ))
         state.price = guarded.price
         state.last_price_change_ms = now
@@ -223,7 +240,7 @@ class Engine:
         if not state.stock_known:
             return      # ordering against an unknown shelf would guess; the inventory feed tells
         entry = state.catalog
-        proposal = self._restock(entry, state.stock)
+        proposal = self._restock(entry, state.stock, state.demand, state.price, _cheapest_in_stock(state))
         if proposal is None:
             return
         state.restock_seq += 1
@@ -238,9 +255,10 @@ class Engine:
             safety_stock=proposal.safety_stock, inventory_position=position_before,
             on_hand=state.stock.on_hand, on_order=on_order_before,
             lead_time_days_mean=entry.lead_time_days_mean, service_level=entry.service_level,
-            reasons=list(proposal.reasons),
+            reasons=list(proposal.reasons), lead_time_demand_mean=proposal.lead_time_demand_mean,
+            lead_time_demand_sd=proposal.lead_time_demand_sd,
         ))
-        state.stock.open_orders[restock_id] = float(proposal.quantity)
+        state.stock.place(restock_id, proposal.quantity, now)
 
 
 def _cheapest_in_stock(state: SkuState) -> float | None:

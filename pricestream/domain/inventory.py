@@ -16,6 +16,7 @@ from schemas.records import CatalogEntry
 class Stock:
     on_hand: float = 0.0
     open_orders: dict[str, float] = field(default_factory=dict)   # restock_id -> units still to come
+    ordered_at: dict[str, int] = field(default_factory=dict)      # restock_id -> when we ordered (event time)
 
     @property
     def on_order(self) -> float:
@@ -24,6 +25,19 @@ class Stock:
     @property
     def position(self) -> float:
         return self.on_hand + self.on_order
+
+    def place(self, restock_id: str, units: float, now_ms: int) -> None:
+        self.open_orders[restock_id] = float(units)
+        self.ordered_at[restock_id] = now_ms
+
+    def next_arrival_ms(self, lead_time_ms: float) -> float | None:
+        """When the earliest open order is expected (ordered + mean lead time); None with none open.
+
+        >>> s = Stock(); s.place("r1", 5, 1_000); s.place("r2", 5, 3_000)
+        >>> s.next_arrival_ms(500)
+        1500
+        """
+        return min((t + lead_time_ms for r, t in self.ordered_at.items() if r in self.open_orders), default=None)
 
     def sell(self, units: float) -> None:
         self.on_hand -= units
@@ -44,6 +58,7 @@ class Stock:
                 self.open_orders[restock_id] = remaining
             else:
                 del self.open_orders[restock_id]
+                self.ordered_at.pop(restock_id, None)
 
     def count(self, units: float) -> None:
         self.on_hand = units
@@ -59,9 +74,11 @@ class RestockProposal:
     order_up_to: float | None
     safety_stock: float | None
     reasons: tuple[str, ...]
+    lead_time_demand_mean: float | None = None
+    lead_time_demand_sd: float | None = None
 
 
-def fixed_reorder_policy(entry: CatalogEntry, stock: Stock) -> RestockProposal | None:
+def fixed_reorder_policy(entry: CatalogEntry, stock: Stock, *_learned) -> RestockProposal | None:
     """The shop's fixed (s, S) rule from the catalogue: at or below s, order up to S.
 
     >>> from schemas.examples import catalog_entry
@@ -84,4 +101,4 @@ def fixed_reorder_policy(entry: CatalogEntry, stock: Stock) -> RestockProposal |
                            reasons=("position-at-or-below-reorder-point", "fixed-rule"))
 
 
-RESTOCK_POLICIES = {"fixed-reorder": fixed_reorder_policy}
+BASELINE_RESTOCK_POLICIES = {"fixed-reorder": fixed_reorder_policy}

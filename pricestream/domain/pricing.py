@@ -11,9 +11,12 @@ The baselines stay in the product as the bar the learned policies must beat:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from schemas.records import CatalogEntry
+
+if TYPE_CHECKING:
+    from pricestream.domain.demand_model import DemandModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,11 @@ class PricingContext:
     competitors: Mapping[str, CompetitorQuote]
     on_hand: float
     now_ms: int
+    # what the learned policy also reads (the baselines ignore it)
+    sku: str = ""
+    demand: "DemandModel | None" = None
+    period_ms: int | None = None                 # length of the periods the demand is learned over
+    next_arrival_ms: float | None = None         # expected arrival of the earliest open restock order
 
     def cheapest_in_stock_competitor(self) -> float | None:
         prices = [q.price for q in self.competitors.values() if q.in_stock]
@@ -42,12 +50,14 @@ class PriceProposal:
     price: float
     reason: str                               # the policy's reason code
     inputs: Mapping[str, float | None]        # the numbers behind it, for the audit trail
+    more_reasons: tuple[str, ...] = ()        # further codes, e.g. stock-pacing, competitor-cap
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyParams:
     markup: float = 0.35
     undercut: float = 0.01
+    seed: int = 0              # of the learned policy's exploration draws: same input and seed, same prices
 
 
 PricingPolicy = Callable[[PricingContext, PolicyParams], PriceProposal]
@@ -77,7 +87,7 @@ def competitor_match_policy(ctx: PricingContext, params: PolicyParams) -> PriceP
     >>> from schemas.examples import catalog_entry
     >>> quotes = {"a": CompetitorQuote(18.0, True, 0), "b": CompetitorQuote(15.0, False, 0)}
     >>> competitor_match_policy(PricingContext(catalog_entry(), None, quotes, 0, 0), PolicyParams(undercut=0.0))
-    PriceProposal(price=18.0, reason='competitor-match', inputs={'competitor_price': 18.0, 'undercut': 0.0})
+    PriceProposal(price=18.0, reason='competitor-match', inputs={'competitor_price': 18.0, 'undercut': 0.0}, more_reasons=())
     """
     cheapest = ctx.cheapest_in_stock_competitor()
     if cheapest is None:
@@ -88,7 +98,7 @@ def competitor_match_policy(ctx: PricingContext, params: PolicyParams) -> PriceP
                          {"competitor_price": cheapest, "undercut": params.undercut})
 
 
-PRICING_POLICIES: dict[str, PricingPolicy] = {
+BASELINE_POLICIES: dict[str, PricingPolicy] = {
     "static": static_policy,
     "cost-plus": cost_plus_policy,
     "competitor-match": competitor_match_policy,

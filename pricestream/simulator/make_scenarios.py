@@ -172,7 +172,8 @@ def _standard_sku(rng: random.Random, sku: str, elasticity: float, linear: bool,
     list_price = spec["list_price"]
     spec.update(views=None, purchase=purchase, inventory=None,
                 competitors=_competitors(rng, list_price), min_margin=min_margin,
-                max_step_pct=0.1, min_change_interval_s=3600)
+                # the ladder's rungs are 8-14 % apart: a 10 % step limit would freeze the price on one
+                max_step_pct=0.15 if bound == "price-points" else 0.1, min_change_interval_s=3600)
     spec["_q0"] = q0 if not linear else purchase["intercept"] - purchase["slope"] * list_price
     return spec
 

@@ -90,7 +90,10 @@ class Market:
     def opening_events(self) -> list:
         """The catalogue and the first stock counts, just before the first period."""
         t = self.scenario.start_time_ms - 1
-        events = [m.spec.catalog_entry(t) for m in self.skus.values()]
+        # a SKU that is never restocked sells until the scenario ends, and the shop says so
+        end = self.scenario.period_start(self.scenario.periods)
+        events = [m.spec.catalog_entry(t, None if m.spec.inventory.restock_enabled else end)
+                  for m in self.skus.values()]
         events += [InventoryEvent(SCHEMA_VERSION, m.next_id("count"), sku, t, "count", m.on_hand, None)
                    for sku, m in self.skus.items()]
         return events

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
+from pricestream.domain.pacing import upper_hull
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.scenario import SkuSpec
 
@@ -193,7 +194,7 @@ def fluid_lp_bound(sku: SkuSpec, rates: Sequence[float], competitor_prices: Sequ
     n = 0
     for b, (total, prices, q, _) in enumerate(blocks):
         margins = prices - sku.unit_cost
-        for k in _upper_hull(q, margins * q):     # only these prices can be in an optimal solution
+        for k in upper_hull(q, margins * q):     # only these prices can be in an optimal solution
             objective.append(-margins[k] * q[k])
             rows += [b, units_row]
             cols += [n, n]
@@ -215,25 +216,3 @@ def _competitor_factor(sku: SkuSpec, competitor_price: float | None) -> float:
     if competitor_price is None or purchase.competitor_elasticity == 0:
         return 1.0
     return (competitor_price / purchase.reference_price) ** purchase.competitor_elasticity
-
-
-def _upper_hull(units: np.ndarray, profit: np.ndarray) -> list[int]:
-    """Indices of the points (units, profit) with positive profit on the upper concave hull of them and
-    the origin: every other point is a mix of these and of not selling, using no fewer units and
-    earning no more, so the LP never needs it."""
-    order = sorted((i for i in range(len(units)) if profit[i] > 0 and units[i] > 0),
-                   key=lambda i: (units[i], -profit[i]))
-    hull: list[int] = []
-    for i in order:
-        if hull and profit[i] <= profit[hull[-1]]:
-            continue                                  # more units for no more profit
-        while hull:
-            x1, y1 = (units[hull[-2]], profit[hull[-2]]) if len(hull) > 1 else (0.0, 0.0)
-            x2, y2 = units[hull[-1]], profit[hull[-1]]
-            # drop the last point when it lies on or below the chord from its predecessor to i
-            if (y2 - y1) * (units[i] - x1) <= (profit[i] - y1) * (x2 - x1):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return hull

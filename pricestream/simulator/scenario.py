@@ -118,7 +118,7 @@ class SkuSpec:
         per = self.inventory.initial_on_hand_per_period
         return self.inventory.initial_on_hand if per is None else round(per * periods)
 
-    def catalog_entry(self, event_time_ms: int) -> CatalogEntry:
+    def catalog_entry(self, event_time_ms: int, sell_until_ms: int | None = None) -> CatalogEntry:
         inv = self.inventory
         return CatalogEntry(
             schema_version=SCHEMA_VERSION, event_id=f"catalog-{self.sku}-{event_time_ms}", sku=self.sku,
@@ -129,7 +129,7 @@ class SkuSpec:
             restock_enabled=inv.restock_enabled, map_price=self.map_price,
             price_points=list(self.price_points) if self.price_points else None, min_margin=self.min_margin,
             max_step_pct=self.max_step_pct, min_change_interval_s=self.min_change_interval_s,
-            reorder_point=inv.reorder_point, order_up_to=inv.order_up_to)
+            reorder_point=inv.reorder_point, order_up_to=inv.order_up_to, sell_until_ms=sell_until_ms)
 
 
 @dataclass(frozen=True)

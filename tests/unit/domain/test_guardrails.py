@@ -5,6 +5,7 @@ from hypothesis import given, settings, strategies as st
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails, hard_bounds
 from schemas.codec import catalog_problem
 from schemas.examples import catalog_entry
+from tests.unit.domain.strategies import catalogs, prices
 
 
 def test_a_price_inside_every_rule_is_kept_and_rounded_to_cents():
@@ -50,24 +51,6 @@ def test_price_points_outside_the_step_are_used_only_when_none_is_inside():
     result = apply_guardrails(21.0, 20.0, entry)
     assert result.price in (14.99, 29.99)
     assert result.reasons == ("snapped:price-point",)
-
-
-prices = st.floats(min_value=0.01, max_value=10_000, allow_nan=False, allow_infinity=False)
-
-
-@st.composite
-def catalogs(draw):
-    cost = draw(prices)
-    lo = draw(prices)
-    hi = lo + draw(st.floats(min_value=0, max_value=5_000))
-    entry = catalog_entry(
-        unit_cost=cost, min_price=lo, max_price=hi, list_price=lo,
-        min_margin=draw(st.floats(min_value=-0.5, max_value=2)),
-        map_price=draw(st.none() | prices),
-        max_step_pct=draw(st.floats(min_value=0.001, max_value=2)),
-        price_points=draw(st.none() | st.lists(prices, min_size=1, max_size=8, unique=True)),
-    )
-    return entry
 
 
 @settings(max_examples=500, deadline=None)

@@ -1,0 +1,135 @@
+"""Policy ``learned``: the price that maximises expected profit under the learned demand, learning while
+earning, paced to the stock, and saying why.
+
+Every period, per SKU:
+
+1. **Candidates.** The allowed price points inside the hard bounds, or a log-spaced grid across the
+   bounds (plus the current and list prices). A per-SKU competitor rule (``max_above_competitor_pct``)
+   removes candidates too far above the cheapest in-stock competitor.
+2. **Thompson sampling.** Expected units per period at each candidate = views forecast x conversion,
+   with the conversion taken from one draw of its posterior (``DemandModel.conversion_draw``).
+   Greedy certainty-equivalent pricing stops learning (Keskin & Zeevi 2014); a posterior draw explores
+   in proportion to what is still unknown, so the exploration fades as the elasticity sharpens. The
+   draw is seeded by (seed, SKU, time): the same input and seed give the same prices.
+3. **Stock pacing.** When stock cannot be replenished before a known time (an open order's expected
+   arrival, or the season's end ``sell_until_ms`` with restocking off), the fluid LP of
+   ``pacing.paced_choice`` keeps expected sales within the stock per remaining period: the price
+   rises when stock is short of demand until then, and falls back when cover is enough again.
+4. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
+   when it differs; ``stock-pacing`` and ``competitor-cap`` when they bound; the guardrails (applied
+   after, by the engine) add their own. The numbers behind the choice travel with it.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from pricestream.domain.guardrails import hard_bounds
+from pricestream.domain.pacing import paced_choice
+from pricestream.domain.pricing import PolicyParams, PriceProposal, PricingContext
+from schemas.records import CatalogEntry
+
+GRID_POINTS = 64                      # candidate prices across the bounds: steps of about 1 % or less
+PACING_VIEWS_MAX_PERIODS = 24 * 14    # views are forecast this far at most; beyond, at the same mean rate
+DAY_MS = 86_400_000
+
+
+def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
+    entry, demand = ctx.catalog, ctx.demand
+    if demand is None or demand.views is None:
+        # nothing learned yet (the first period): keep the price, or start at the list price
+        price = ctx.current_price if ctx.current_price is not None else entry.list_price
+        return PriceProposal(price, "cold-start", {"list_price": entry.list_price})
+
+    competitor = ctx.cheapest_in_stock_competitor()
+    prices = candidate_prices(entry, ctx.current_price)
+    more_reasons: list[str] = []
+    cap = competitor_cap(entry, competitor)
+    if cap is not None and prices[-1] > cap:
+        allowed = prices[prices <= cap]
+        prices = allowed if allowed.size else prices[:1]
+        more_reasons.append("competitor-cap")
+
+    views_per_period = demand.expected_views(1)[0]
+    horizon = pacing_horizon_periods(ctx)
+    capacity = None
+    if horizon is not None and ctx.on_hand > 0:
+        span = min(horizon, PACING_VIEWS_MAX_PERIODS)
+        views_per_period = demand.expected_views(max(1, math.ceil(span)))[0] / max(1, math.ceil(span))
+        capacity = ctx.on_hand / horizon
+
+    margins = prices - entry.unit_cost
+    rng = exploration_rng(params.seed, ctx.sku, ctx.now_ms)
+    drawn_units = views_per_period * demand.conversion_draw(prices, competitor, rng)
+    mean_units = views_per_period * demand.conversion_draw(prices, competitor, None)
+    drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
+    mean_k, _ = paced_choice(mean_units, margins * mean_units, capacity)
+
+    price = float(prices[drawn_k])
+    reason = "demand-optimal" if drawn_k == mean_k else "exploration"
+    if paced:
+        more_reasons.insert(0, "stock-pacing")
+    est = demand.elasticity
+    units_old = (None if ctx.current_price is None else
+                 views_per_period * float(demand.conversion_draw(np.array([ctx.current_price]), competitor, None)[0]))
+    units_new = float(mean_units[drawn_k])
+    inputs = {
+        "elasticity": est.elasticity, "elasticity_sd": est.elasticity_sd, "cross_elasticity": est.mean[2],
+        "optimal_price": float(prices[mean_k]), "expected_units_old": units_old, "expected_units_new": units_new,
+        "competitor_price": competitor, "competitor_cap": cap, "on_hand": ctx.on_hand,
+        "stock_cover_periods": ctx.on_hand / units_new if units_new > 0 else None,
+        "pacing_horizon_periods": horizon, "pacing_capacity": capacity,
+    }
+    return PriceProposal(price, reason, inputs, tuple(more_reasons))
+
+
+def candidate_prices(entry: CatalogEntry, current_price: float | None) -> np.ndarray:
+    """Ascending prices the policy chooses from, all inside the hard bounds.
+
+    >>> from schemas.examples import catalog_entry
+    >>> candidate_prices(catalog_entry(price_points=[9.99, 19.99, 24.99, 99.0]), None).tolist()
+    [19.99, 24.99]
+    >>> grid = candidate_prices(catalog_entry(min_price=12.0, max_price=30.0), 17.0)
+    >>> float(grid[0]), float(grid[-1]), 17.0 in grid, len(grid)
+    (12.0, 30.0, True, 66)
+    """
+    bounds = hard_bounds(entry)
+    low, high = bounds.low, max(bounds.high, bounds.low)
+    if entry.price_points is not None:
+        points = sorted(p for p in entry.price_points if low <= p <= high)
+        return np.array(points or [min(entry.price_points, key=lambda p: abs(p - low))], dtype=float)
+    grid = np.geomspace(low, high, GRID_POINTS) if high > low else np.array([low])
+    extra = [p for p in (current_price, entry.list_price) if p is not None and low <= p <= high]
+    return np.unique(np.concatenate([grid, np.array(extra, dtype=float)]))
+
+
+def competitor_cap(entry: CatalogEntry, competitor: float | None) -> float | None:
+    """The highest price the SKU's competitor rule allows, or None when it has none (or no one has stock)."""
+    if entry.max_above_competitor_pct is None or competitor is None:
+        return None
+    return competitor * (1 + entry.max_above_competitor_pct)
+
+
+def pacing_horizon_periods(ctx: PricingContext) -> float | None:
+    """Periods the stock on hand must last: until the earliest open order is expected, or, with restocking
+    off, until the season ends. None when nothing bounds it (a restock policy with no order open yet
+    is the one that watches the cover then).
+    """
+    if ctx.period_ms is None or ctx.period_ms <= 0:
+        return None
+    entry = ctx.catalog
+    if entry.restock_enabled:
+        until = ctx.next_arrival_ms
+    else:
+        until = entry.sell_until_ms
+    if until is None:
+        return None
+    return max(1.0, (until - ctx.now_ms) / ctx.period_ms)
+
+
+def exploration_rng(seed: int, sku: str, now_ms: int) -> np.random.Generator:
+    """The generator of one SKU's draw at one time: a function of the seed and the input only."""
+    return np.random.default_rng([seed, zlib.crc32(sku.encode()), now_ms // 1000])

@@ -1,0 +1,158 @@
+"""The learned policy: profit-optimal under what it knows, exploring as much as it does not know, paced
+to the stock, inside every guardrail, and reproducible."""
+
+import math
+import statistics
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from pricestream.domain.demand_model import DemandModel, PeriodCounts
+from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails, hard_bounds
+from pricestream.domain.learned_pricing import learned_policy
+from pricestream.domain.pricing import CompetitorQuote, PolicyParams, PricingContext
+from schemas.codec import catalog_problem
+from schemas.examples import catalog_entry
+from tests.unit.domain.strategies import catalogs, prices
+
+HOUR_MS = 3_600_000
+
+
+def demand_model(list_price: float, elasticity: float, sd: float, views: int = 40) -> DemandModel:
+    """A demand model that has seen a few periods of ``views`` views, with the given elasticity posterior."""
+    model = DemandModel.new(list_price, prior_elasticity=elasticity)
+    for _ in range(3):
+        model.close_period(PeriodCounts(views=views, units=1), list_price, None, HOUR_MS)
+    est = model.elasticity
+    est.mean = [math.log(0.03), elasticity, 0.5]
+    est.precision = np.diag([1e4, 1 / sd ** 2, 1e4]).tolist()
+    return model
+
+
+def context(entry, model, *, now=10 * HOUR_MS, price=None, on_hand=1e6, competitors=None, arrival=None, sku="S"):
+    return PricingContext(catalog=entry, current_price=price, competitors=competitors or {}, on_hand=on_hand,
+                          now_ms=now, sku=sku, demand=model, period_ms=HOUR_MS, next_arrival_ms=arrival)
+
+
+def wide_entry(**overrides):
+    return catalog_entry(unit_cost=10.0, min_price=11.0, max_price=60.0, list_price=20.0, **overrides)
+
+
+def test_before_any_period_is_learned_the_list_price_stands():
+    proposal = learned_policy(context(wide_entry(), DemandModel.new(20.0)), PolicyParams())
+    assert proposal.price == 20.0 and proposal.reason == "cold-start"
+
+
+def test_with_a_sharp_posterior_the_price_is_the_profit_optimum():
+    # constant elasticity -3 and cost 10: p* = 10 x 3 / 2 = 15
+    model = demand_model(20.0, -3.0, sd=0.001)
+    proposal = learned_policy(context(wide_entry(), model), PolicyParams())
+    assert proposal.reason == "demand-optimal"
+    assert abs(proposal.price - 15.0) / 15.0 < 0.02
+    assert proposal.inputs["elasticity"] == -3.0
+
+
+def test_exploration_shrinks_as_the_elasticity_sharpens():
+    def spread(sd):
+        model = demand_model(20.0, -3.0, sd=sd)
+        chosen = [learned_policy(context(wide_entry(), model, now=t * HOUR_MS), PolicyParams()).price
+                  for t in range(200)]
+        return statistics.pstdev(math.log(p) for p in chosen)
+
+    wide, narrow, sharp = spread(0.8), spread(0.2), spread(0.01)
+    assert wide > narrow > sharp
+    assert sharp < 0.02        # the grid's resolution: neighbouring candidates are ~1.5 % apart
+
+
+def test_the_same_input_and_seed_give_the_same_price_and_other_seeds_explore_differently():
+    model = demand_model(20.0, -2.5, sd=0.8)
+    ctx = context(wide_entry(), model)
+    first = learned_policy(ctx, PolicyParams(seed=7))
+    assert learned_policy(ctx, PolicyParams(seed=7)) == first
+    others = {learned_policy(ctx, PolicyParams(seed=s)).price for s in range(20)}
+    assert len(others) > 3
+
+
+def test_stock_short_of_demand_until_the_season_ends_raises_the_price():
+    entry = wide_entry(restock_enabled=False, sell_until_ms=110 * HOUR_MS)
+    model = demand_model(20.0, -3.0, sd=0.001, views=100)
+    free = learned_policy(context(entry, model, on_hand=1e6), PolicyParams())
+    # at 15 the SKU sells ~100 x 0.03 x (15/20)^-3 = 7 units a period; 100 units for 100 periods is ~1
+    short = learned_policy(context(entry, model, on_hand=100), PolicyParams())
+    assert "stock-pacing" in short.more_reasons and "stock-pacing" not in free.more_reasons
+    assert short.price > 1.5 * free.price
+    assert short.inputs["pacing_capacity"] == 1.0
+
+
+def test_an_open_order_bounds_the_pacing_horizon_when_restocking_is_on():
+    entry = wide_entry(restock_enabled=True)
+    model = demand_model(20.0, -3.0, sd=0.001, views=100)
+    no_order = learned_policy(context(entry, model, on_hand=10), PolicyParams())
+    soon = learned_policy(context(entry, model, on_hand=10, arrival=11 * HOUR_MS), PolicyParams())
+    late = learned_policy(context(entry, model, on_hand=10, arrival=60 * HOUR_MS), PolicyParams())
+    assert no_order.inputs["pacing_horizon_periods"] is None and soon.price == no_order.price
+    assert "stock-pacing" in late.more_reasons and late.price > soon.price
+
+
+def test_the_competitor_rule_caps_the_price_and_says_so():
+    entry = wide_entry(max_above_competitor_pct=0.05)
+    model = demand_model(20.0, -1.5, sd=0.001)        # p* = 30, but the rival sells at 16
+    rivals = {"a": CompetitorQuote(16.0, True, 0), "b": CompetitorQuote(12.0, False, 0)}
+    proposal = learned_policy(context(entry, model, competitors=rivals), PolicyParams())
+    assert proposal.price <= 16.0 * 1.05 + 1e-9
+    assert "competitor-cap" in proposal.more_reasons
+    assert proposal.inputs["competitor_price"] == 16.0
+
+
+def test_price_points_are_learned_one_by_one():
+    # the log-log form says 29.9 (the lowest price) is best; the points' own data say 39.9
+    entry = catalog_entry(unit_cost=1e-6, min_price=29.9, max_price=44.9, list_price=34.9, min_margin=0,
+                          price_points=[29.9, 34.9, 39.9, 44.9], max_step_pct=1.0)
+    model = DemandModel.new(34.9, prior_elasticity=-0.5)
+    truth = {29.9: 0.2, 34.9: 0.3, 39.9: 0.3, 44.9: 0.1}
+    for price, q in truth.items():
+        for _ in range(50):
+            model.close_period(PeriodCounts(views=10, units=round(10 * q)), price, None, HOUR_MS,
+                               price_points=True)
+    choices = [learned_policy(context(entry, model, now=t * HOUR_MS), PolicyParams()).price for t in range(50)]
+    assert statistics.mode(choices) == 39.9
+
+
+@st.composite
+def demand_states(draw, list_price):
+    model = DemandModel.new(list_price, prior_elasticity=draw(st.floats(-8, 2)))
+    period = draw(st.sampled_from([60_000, HOUR_MS, 24 * HOUR_MS]))
+    for views, units in draw(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 50)), min_size=1,
+                                      max_size=4)):
+        model.close_period(PeriodCounts(views=views, units=units), list_price, None, period, price_points=True)
+    est = model.elasticity
+    est.mean = [draw(st.floats(-12, 3)), draw(st.floats(-10, 3)), draw(st.floats(-3, 3))]
+    est.precision = np.diag([10 ** draw(st.floats(-2, 6)) for _ in range(3)]).tolist()
+    return model
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), catalogs(), st.none() | prices, st.lists(st.tuples(prices, st.booleans()), max_size=3),
+       st.floats(min_value=-5, max_value=1e6), st.none() | st.integers(0, 1000 * HOUR_MS))
+def test_no_catalogue_competitor_or_demand_state_makes_the_policy_break_a_guardrail(
+        data, entry, old_price, rivals, on_hand, arrival):
+    if catalog_problem(entry) is not None:
+        return          # dead-lettered before it reaches the engine
+    model = data.draw(demand_states(entry.list_price))
+    competitors = {f"c{i}": CompetitorQuote(p, s, 0) for i, (p, s) in enumerate(rivals)}
+    ctx = PricingContext(catalog=entry, current_price=old_price, competitors=competitors, on_hand=on_hand,
+                         now_ms=5 * HOUR_MS, sku="S", demand=model, period_ms=model.period_ms,
+                         next_arrival_ms=arrival)
+    proposal = learned_policy(ctx, PolicyParams(seed=data.draw(st.integers(0, 2 ** 32))))
+    assert math.isfinite(proposal.price)
+    assert all(v is None or math.isfinite(v) for v in proposal.inputs.values())
+    result = apply_guardrails(proposal.price, old_price, entry)
+    bounds = hard_bounds(entry)
+    assert math.isfinite(result.price)
+    assert bounds.low - PRICE_TOLERANCE <= result.price <= bounds.high + PRICE_TOLERANCE
+    if entry.price_points is not None:
+        assert result.price in entry.price_points
+    elif old_price is not None:
+        step_low, step_high = old_price * (1 - entry.max_step_pct), old_price * (1 + entry.max_step_pct)
+        if step_low <= bounds.high and step_high >= bounds.low:        # the step is keepable
+            assert step_low - 0.005 - PRICE_TOLERANCE <= result.price <= step_high + 0.005 + PRICE_TOLERANCE

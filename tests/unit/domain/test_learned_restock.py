@@ -1,0 +1,64 @@
+"""Restock policy ``learned``: (r, Q) from the forecast, the service target and the costs."""
+
+import math
+
+from pricestream.domain.demand_model import DemandModel, PeriodCounts
+from pricestream.domain.inventory import Stock
+from pricestream.domain.learned_restock import learned_restock_policy, reorder_plan
+from schemas.examples import catalog_entry
+
+HOUR_MS = 3_600_000
+
+
+def learned_model(views_per_hour: int, units_per_hour: float, periods: int = 24 * 14) -> DemandModel:
+    model = DemandModel.new(20.0)
+    for t in range(periods):
+        units = int(units_per_hour * (t + 1)) - int(units_per_hour * t)    # the rate, spread evenly
+        model.close_period(PeriodCounts(views=views_per_hour, units=units), 20.0, None, HOUR_MS)
+    return model
+
+
+def test_a_fast_mover_gets_a_normal_reorder_point_around_its_lead_time_demand():
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95)
+    plan = reorder_plan(entry, learned_model(200, 2.0), 20.0, None)
+    # about 2 units an hour over 4 days and an hour: ~194 units
+    assert plan.distribution == "normal"
+    assert abs(plan.lead_time_demand_mean - 194) / 194 < 0.1
+    assert plan.reorder_point > plan.lead_time_demand_mean and plan.safety_stock > 0
+    # EOQ with K=20, h=10 x 0.25 a year, D = 48 x 365 a year
+    assert abs(plan.order_quantity - math.ceil(math.sqrt(2 * 20 * 48 * 365 / 2.5))) <= 10
+
+
+def test_a_slow_mover_gets_a_count_distribution_and_whole_units():
+    entry = catalog_entry(lead_time_days_mean=5.0, lead_time_days_std=1.0, service_level=0.95)
+    plan = reorder_plan(entry, learned_model(3, 0.02), 20.0, None)
+    assert plan.distribution in ("poisson", "negative-binomial")
+    assert plan.reorder_point == int(plan.reorder_point) and plan.reorder_point >= 1
+
+
+def test_a_higher_service_level_holds_more_safety_stock():
+    model = learned_model(50, 0.5)
+    low = reorder_plan(catalog_entry(service_level=0.80), model, 20.0, None)
+    high = reorder_plan(catalog_entry(service_level=0.99), model, 20.0, None)
+    assert high.reorder_point > low.reorder_point
+
+
+def test_one_need_is_ordered_once_what_is_on_order_counts():
+    entry = catalog_entry(lead_time_days_mean=3.0, lead_time_days_std=0.5)
+    model = learned_model(50, 0.5)
+    r = reorder_plan(entry, model, 20.0, None).reorder_point
+    assert learned_restock_policy(entry, Stock(on_hand=r + 1), model, 20.0, None) is None
+    proposal = learned_restock_policy(entry, Stock(on_hand=r - 3), model, 20.0, None)
+    assert proposal is not None and proposal.reorder_point == r
+    assert proposal.quantity == math.ceil(proposal.order_up_to - (r - 3))
+    stock = Stock(on_hand=r - 3)
+    stock.place("r1", proposal.quantity, 0)
+    assert learned_restock_policy(entry, stock, model, 20.0, None) is None
+
+
+def test_no_order_when_restocking_is_off_and_the_fixed_rule_stands_in_before_anything_is_learned():
+    model = learned_model(50, 0.5)
+    assert learned_restock_policy(catalog_entry(restock_enabled=False), Stock(on_hand=0), model, 20.0, None) is None
+    fixed = catalog_entry(reorder_point=5, order_up_to=20)
+    proposal = learned_restock_policy(fixed, Stock(on_hand=2), DemandModel.new(20.0), None, None)
+    assert proposal.quantity == 18 and "cold-start" in proposal.reasons
