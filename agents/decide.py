@@ -7,6 +7,7 @@ across an ``await``. The body is plumbing only: the decisions are in ``pricestre
 from __future__ import annotations
 
 import logging
+import time
 
 from pricestream.domain.intake import Message, handle
 from streams.tables import TableStore
@@ -42,4 +43,4 @@ def register_decide_agent(worker) -> None:
                 key = output.sku.encode() if output.TOPIC != "dead-letter" else \
                     m.key if output is handled.rejected else (output.key or "").encode() or None
                 await outputs[output.TOPIC].send(key=key, value=encode(output))
-                counters.emitted[output.TOPIC] += 1
+                counters.count_output(output, time.time())

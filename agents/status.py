@@ -1,8 +1,10 @@
-"""The worker's status page (/status/) and its periodic log line of counters."""
+"""The worker's status page (/status/), its Prometheus metrics (/metrics) and its periodic log line of counters."""
 
 from __future__ import annotations
 
 import logging
+
+from streams.metrics import CONTENT_TYPE, registry_for, render, worker_sources
 
 log = logging.getLogger("pricestream.worker")
 
@@ -21,6 +23,12 @@ def register_status(worker) -> None:
         return web.json({"app_id": worker.settings.app_id, "pricing_policy": worker.settings.pricing_policy,
                          "restock_policy": worker.settings.restock_policy, "ready": is_ready(worker.app),
                          **counters.snapshot()})
+
+    registry = registry_for(worker_sources(worker))
+
+    @worker.app.page("/metrics")
+    async def prometheus_metrics(web, request):
+        return web.bytes(render(registry), headers={"Content-Type": CONTENT_TYPE})
 
     @worker.app.timer(interval=worker.settings.status_interval_s)
     async def log_counters():

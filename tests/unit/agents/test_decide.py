@@ -128,3 +128,26 @@ def test_the_state_table_writes_its_changelog_in_the_format_it_recovers_from(wor
     message = type("Message", (), {"value": raw_value, "key": raw_key, "headers": {}})()
     restored = topic.schema.loads_value(worker.app, message)
     assert restored.to_dict() == state.to_dict() and restored.demand.views is not None
+
+
+def test_the_agent_counts_what_it_sends_for_metrics_and_the_table_size_is_read_on_scrape(worker):
+    from streams.metrics import worker_sources
+
+    async def scenario():
+        async with worker.app.agents["decide"].test_context() as agent:
+            await put_on(agent, "catalog", b"M1", encode(ex.catalog_entry(sku="M1")))
+            await put_on(agent, "clicks", b"M1", b"{broken")
+            await tick(agent, 1000)
+            await tick(agent, 2000)
+
+    asyncio.run(scenario())
+    counters = worker.counters
+    decided = {}
+    for (topic, _, _), n in counters.decisions.items():
+        decided[topic] = decided.get(topic, 0) + n
+    assert decided == {"price-changes": len(sent(worker, "price-changes")),
+                       "demand-forecasts": len(sent(worker, "demand-forecasts"))} and decided["demand-forecasts"] == 2
+    assert counters.decision_latency.count == sum(decided.values())
+    assert counters.forecast_errors.count == 1                  # M1's first forecast, scored at the second tick
+    assert worker_sources(worker).table_keys() == {"sku-state": len(worker.tables.sku_state)}
+    assert len(worker.tables.sku_state) >= 1
