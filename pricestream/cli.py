@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from pricestream.settings import PRICING_POLICIES, RESTOCK_POLICIES, Settings, SettingsError
@@ -93,6 +94,21 @@ def cmd_simulate(args) -> int:
     return run_simulate(args, _settings(args))
 
 
+def cmd_bootstrap(args) -> int:
+    # thousands of small GLM fits: multi-threaded BLAS only slows them down (when numpy is not loaded yet)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    from pricestream.bootstrap_command import run_bootstrap
+
+    return run_bootstrap(args, _settings(args))
+
+
+def cmd_tail(args) -> int:
+    from pricestream.tail import run_tail
+
+    return run_tail(args, _settings(args))
+
+
 def cmd_forecast_eval(args) -> int:
     from pricestream.forecast_eval import run_forecast_eval
 
@@ -151,6 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of starting the local broker")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bootstrap", help="fit the SKUs' demand priors from historical orders and publish them "
+                                         "on model-priors (a warm start for the worker)")
+    p.add_argument("--orders", required=True, help="orders CSV: sku, event_time_ms (or time, ISO 8601), quantity, "
+                                                   "unit_price")
+    p.add_argument("--period-minutes", type=int, default=60, help="period length, dividing a day (default 60)")
+    p.add_argument("--dry-run", action="store_true", help="fit and print (and --out), publish nothing")
+    p.add_argument("--out", help="also write the summary and the priors here, as JSON")
+    p.set_defaults(func=cmd_bootstrap)
+
+    p = sub.add_parser("tail", help="print an output topic's committed events as a table (or JSON lines)")
+    from pricestream.tail import TAIL_TOPICS
+    p.add_argument("topic", choices=TAIL_TOPICS)
+    p.add_argument("--sku", help="only this SKU's events (a dead letter's: its message key)")
+    p.add_argument("--follow", action="store_true", help="keep waiting for new events (starts at the end)")
+    p.add_argument("--from-beginning", action="store_true", help="with --follow: start at the beginning")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, for piping")
+    p.set_defaults(func=cmd_tail)
 
     p = sub.add_parser("forecast-eval", help="prequential forecast evaluation (river's protocol) of the engine's "
                                              "forecaster against seasonal naive and statsmodels ETS; prints JSON")

@@ -18,7 +18,7 @@ import orjson
 
 from schemas.jsonschema_gen import record_schema
 from schemas.records import (
-    INPUT_RECORDS, SCHEMA_VERSION, CatalogEntry, DeadLetter, InputRecord, InventoryEvent, Tick,
+    INPUT_RECORDS, SCHEMA_VERSION, CatalogEntry, DeadLetter, InputRecord, InventoryEvent, ModelPrior, Tick,
 )
 
 DEAD_LETTER_PAYLOAD_LIMIT = 4096
@@ -35,7 +35,8 @@ ERROR_CODES = (
 _VALIDATORS = {r.TOPIC: fastjsonschema.compile(record_schema(r)) for r in INPUT_RECORDS}
 _RECORDS = {r.TOPIC: r for r in INPUT_RECORDS}
 _NON_FINITE = re.compile(rb'(?:^|[\s\[,:])-?(?:NaN|Infinity)(?:$|[\s\],}])')
-_PRICE_FIELDS = {"price", "unit_price", "unit_cost", "list_price", "min_price", "max_price", "map_price"}
+_PRICE_FIELDS = {"price", "unit_price", "unit_cost", "list_price", "min_price", "max_price", "map_price",
+                 "reference_price"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,18 @@ class Delisting:
     sku: str
 
 
-def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int) -> InputRecord | Delisting | Rejection:
+@dataclass(frozen=True, slots=True)
+class PriorWithdrawal:
+    """A model-priors tombstone (null value): the SKU's stored prior is dropped; what was learned stays."""
+    TOPIC = "model-priors"
+    sku: str
+
+
+_TOMBSTONES = {CatalogEntry.TOPIC: Delisting, ModelPrior.TOPIC: PriorWithdrawal}
+
+
+def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
+           ) -> InputRecord | Delisting | PriorWithdrawal | Rejection:
     """Parse and validate one input message.
 
     >>> decode("clicks", b"A1", b'{"schema_version":1,"event_id":"e1","sku":"A1","event_time_ms":5}', 1000)
@@ -64,8 +76,8 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int) -
     if validate is None:
         return Rejection("unknown-topic", f"no contract for topic {topic!r}")
     if value is None or len(value) == 0:
-        if topic == CatalogEntry.TOPIC and key:
-            return Delisting(sku=key.decode("utf-8", "replace"))
+        if topic in _TOMBSTONES and key:
+            return _TOMBSTONES[topic](sku=key.decode("utf-8", "replace"))
         return Rejection("empty-payload", "the message has no value")
     if len(value) > max_bytes:
         return Rejection("payload-too-large", f"{len(value)} bytes is more than the limit of {max_bytes}")

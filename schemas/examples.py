@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from schemas.records import SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order
+from schemas.records import SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, InventoryEvent, ModelPrior, Order
 
 
 def catalog_entry(sku: str = "SKU-1", **overrides) -> CatalogEntry:
@@ -40,3 +40,15 @@ def competitor_price(sku: str = "SKU-1", t: int = 0, price: float = 18.0, compet
 def inventory(sku: str = "SKU-1", t: int = 0, kind: str = "receipt", quantity: int = 10,
               restock_id: str | None = None, event_id: str | None = None) -> InventoryEvent:
     return InventoryEvent(SCHEMA_VERSION, event_id or f"inv-{sku}-{kind}-{t}", sku, t, kind, quantity, restock_id)
+
+
+def model_prior(sku: str = "SKU-1", t: int = 0, elasticity: float = -2.5, elasticity_sd: float = 0.3,
+                **overrides) -> ModelPrior:
+    values = dict(
+        schema_version=SCHEMA_VERSION, event_id=f"prior-{sku}-{t}", sku=sku, event_time_ms=t,
+        elasticity=elasticity, elasticity_sd=elasticity_sd, reference_price=20.0, units_per_period=2.0,
+        period_ms=3_600_000, daily_profile=None, weekly_profile=None, fitted_periods=24 * 56,
+        source="example",
+    )
+    values.update(overrides)
+    return ModelPrior(**values)

@@ -33,6 +33,8 @@ _ID = {"minLength": 1, "maxLength": MAX_ID_LENGTH}
 _SKU = {"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"}
 _TIME = {"minimum": 0, "maximum": 32503680000000}    # up to year 3000
 _PRICE = {"exclusiveMinimum": 0, "maximum": MAX_PRICE}
+_PROFILE_ITEM = {"minimum": 0, "maximum": 24}     # a seasonal multiplier (a profile's mean is 1)
+WEEK_MS = 7 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,40 @@ class CatalogEntry:
     sell_until_ms: int | None = spec(
         "End of the selling season, ms since the epoch: with restocking off, the learned policy paces the "
         "stock on hand to last until then.", None, **_TIME)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrior:
+    """A warm start for one SKU's demand model, fitted from historical orders (``pricestream bootstrap``).
+
+    Compacted topic: the latest prior per SKU (by event time) is the truth. The engine uses it when it
+    creates the SKU's demand model at its first tick: ``elasticity`` and ``elasticity_sd`` become the
+    prior of the price elasticity, and the conversion is set so that the expected units of the first
+    period match ``units_per_period`` (with the profiles). A prior that comes later only replaces the
+    elasticity prior the model forgets toward; what was learned stays.
+    """
+    TOPIC = "model-priors"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of this prior.", **_ID)
+    sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
+    event_time_ms: int = spec("End of the history the prior was fitted on, ms since the epoch (UTC).", **_TIME)
+    elasticity: float = spec("Prior mean of the price elasticity of demand.", minimum=-20, maximum=5)
+    elasticity_sd: float = spec("Prior standard deviation of the elasticity.", exclusiveMinimum=0, maximum=10)
+    reference_price: float = spec("The price the level refers to: the median price paid in the history.", **_PRICE)
+    units_per_period: float = spec("Level: mean units sold per period over the last four weeks of the history.",
+                                   minimum=0, maximum=10 * MAX_QUANTITY)
+    period_ms: int = spec("Length of the periods the level and profiles are of, in ms.",
+                          minimum=60_000, maximum=WEEK_MS)
+    daily_profile: list[float] | None = spec(
+        "Multiplicative hour-of-day profile (UTC hours 0-23), mean 1; null when the periods are a day or longer.",
+        minItems=24, maxItems=24, items=_PROFILE_ITEM)
+    weekly_profile: list[float] | None = spec(
+        "Multiplicative day-of-week profile (Monday first, UTC), mean 1; null when not fitted.",
+        minItems=7, maxItems=7, items=_PROFILE_ITEM)
+    fitted_periods: int = spec("Number of periods of history the prior was fitted on.", minimum=0,
+                               maximum=100_000_000)
+    source: str = spec("Where the prior came from (for example 'bootstrap:orders-2025.csv').",
+                       minLength=1, maxLength=256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +268,7 @@ class DeadLetter:
     record_timestamp_ms: int | None = spec("Kafka timestamp of the bad record.")
 
 
-INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, Tick)
+INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, ModelPrior, Tick)
 OUTPUT_RECORDS = (PriceChange, RestockOrder, DemandForecast, DeadLetter)
 RECORDS_BY_TOPIC: dict[str, type] = {r.TOPIC: r for r in INPUT_RECORDS + OUTPUT_RECORDS}
-InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | Tick
+InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | ModelPrior | Tick

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.records import (
-    CatalogEntry, Click, CompetitorPrice, DeadLetter, DemandForecast, InventoryEvent, Order, PriceChange, RestockOrder, Tick,
+    CatalogEntry, Click, CompetitorPrice, DeadLetter, DemandForecast, InventoryEvent, ModelPrior, Order, PriceChange,
+    RestockOrder, Tick,
 )
 
 
@@ -28,6 +29,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("competitor-prices", CompetitorPrice, "input", "Observed competitor prices and stock."),
     TopicSpec("inventory", InventoryEvent, "input", "Stock receipts, counts and adjustments."),
     TopicSpec("catalog", CatalogEntry, "input", "Per-SKU economics and rules; compacted, latest entry wins.",
+              {"cleanup.policy": "compact"}),
+    TopicSpec("model-priors", ModelPrior, "input",
+              "Per-SKU demand priors fitted from order history (`pricestream bootstrap`); compacted, latest wins.",
               {"cleanup.policy": "compact"}),
     TopicSpec("clock", Tick, "input", "Period ends, one tick per partition: the worker decides at each tick."),
     TopicSpec("price-changes", PriceChange, "output", "Price moves with reason codes and the numbers behind them."),

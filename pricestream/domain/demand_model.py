@@ -20,7 +20,8 @@ import math
 import numpy as np
 from dataclasses import dataclass, field
 
-from pricestream.domain.elasticity import ElasticityEstimator
+from pricestream.domain.competitor_response import CompetitorResponse
+from pricestream.domain.elasticity import DEFAULT_PRIOR_CONVERSION, DEFAULT_PRIOR_SD, ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
 
 DAY_MS = 86_400_000
@@ -53,10 +54,16 @@ class DemandModel:
     # SKUs with allowed price points only: per point (whole cents), the views and units seen at it. A
     # handful of prices can be learned one by one, without trusting the log-log form between them.
     point_counts: dict[str, list[int]] = field(default_factory=dict)
+    competitor_response: CompetitorResponse = field(default_factory=CompetitorResponse.new)
 
     @classmethod
-    def new(cls, reference_price: float, prior_elasticity: float = -2.0) -> "DemandModel":
-        return cls(elasticity=ElasticityEstimator.new(reference_price, prior_elasticity=prior_elasticity))
+    def new(cls, reference_price: float, prior_elasticity: float = -2.0,
+            prior_elasticity_sd: float = DEFAULT_PRIOR_SD[1],
+            prior_conversion: float = DEFAULT_PRIOR_CONVERSION) -> "DemandModel":
+        """A model that knows only its priors: of the elasticity, and of the conversion at ``reference_price``."""
+        sd = (DEFAULT_PRIOR_SD[0], prior_elasticity_sd, DEFAULT_PRIOR_SD[2])
+        return cls(elasticity=ElasticityEstimator.new(reference_price, prior_elasticity=prior_elasticity,
+                                                      prior_conversion=prior_conversion, prior_sd=sd))
 
     def close_period(self, closed: PeriodCounts, price: float | None, competitor_price: float | None,
                      period_ms: int | None, price_points: bool = False) -> None:
@@ -68,6 +75,8 @@ class DemandModel:
             self.period_ms = period_ms
             self.views = views_forecaster(period_ms)
         self.views.learn_one(float(closed.views))
+        if price is not None:
+            self.competitor_response.learn(price, competitor_price, self.elasticity.reference_price)
         # a period that ran out of stock shows sales cut short, not what the price would sell
         if price is not None and not closed.stocked_out:
             self.elasticity.learn(closed.views, closed.units, price, competitor_price)
@@ -125,14 +134,17 @@ class DemandModel:
         return {"elasticity": self.elasticity.to_state(),
                 "views": None if self.views is None else self.views.to_state(),
                 "period_ms": self.period_ms, "periods_closed": self.periods_closed,
-                "point_counts": {k: list(v) for k, v in self.point_counts.items()}}
+                "point_counts": {k: list(v) for k, v in self.point_counts.items()},
+                "competitor_response": self.competitor_response.to_state()}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
         return cls(elasticity=ElasticityEstimator.from_state(d["elasticity"]),
                    views=None if d["views"] is None else ForecasterSelector.from_state(d["views"]),
                    period_ms=d["period_ms"], periods_closed=d["periods_closed"],
-                   point_counts={k: list(v) for k, v in d.get("point_counts", {}).items()})
+                   point_counts={k: list(v) for k, v in d.get("point_counts", {}).items()},
+                   competitor_response=CompetitorResponse.from_state(d["competitor_response"])
+                   if "competitor_response" in d else CompetitorResponse.new())
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:

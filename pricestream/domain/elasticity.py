@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_PRIOR_SD = (3.0, 1.0, 1.0)        # on (a, e, g): the level is barely known, e and g within ~1
+DEFAULT_PRIOR_CONVERSION = 0.03           # units per view before anything is known
 MAX_STEP = 0.25                           # largest change of any coefficient in one period
 FORGETTING = 0.9998                       # per period: a memory of about 5000 periods (seven months hourly)
 
@@ -47,7 +48,8 @@ class ElasticityEstimator:
     forgetting: float = FORGETTING
 
     @classmethod
-    def new(cls, reference_price: float, prior_elasticity: float = -2.0, prior_conversion: float = 0.03,
+    def new(cls, reference_price: float, prior_elasticity: float = -2.0,
+            prior_conversion: float = DEFAULT_PRIOR_CONVERSION,
             prior_cross: float = 0.5, prior_sd: tuple[float, float, float] = DEFAULT_PRIOR_SD) -> "ElasticityEstimator":
         mean = [math.log(prior_conversion), prior_elasticity, prior_cross]
         diag = [1.0 / s ** 2 for s in prior_sd]
@@ -64,7 +66,7 @@ class ElasticityEstimator:
         return math.sqrt(max(self.covariance()[1][1], 0.0))
 
     def covariance(self) -> list[list[float]]:
-        return np.linalg.inv(np.asarray(self.precision)).tolist()
+        return _inverse3(self.precision)
 
     def conversion(self, price: float, competitor_price: float | None) -> float:
         """Expected units per view at ``price`` (the posterior mean's prediction)."""
@@ -75,7 +77,7 @@ class ElasticityEstimator:
         """Units per view at each of ``prices``, under ``theta`` (a posterior draw) or the posterior mean;
         at most 1 (a view buys at most one unit in this model's world)."""
         theta = np.asarray(self.mean) if theta is None else theta
-        c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
+        c = 0.0 if competitor_price is None else np.log(competitor_price / self.reference_price)
         eta = theta[0] + theta[1] * np.log(prices / self.reference_price) + theta[2] * c
         return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
 
@@ -92,6 +94,11 @@ class ElasticityEstimator:
             return 0.0
         m = self.log_price_sum / self.periods
         return math.sqrt(max(self.log_price_sq_sum / self.periods - m * m, 0.0))
+
+    def set_elasticity_prior(self, mean: float, sd: float) -> None:
+        """A new prior for e (a warm start's): forgetting fades toward it from now on; the data learned stay."""
+        self.prior_mean = [self.prior_mean[0], mean, self.prior_mean[2]]
+        self.prior_precision_diag = [self.prior_precision_diag[0], 1.0 / sd ** 2, self.prior_precision_diag[2]]
 
     # -- learning ----------------------------------------------------------------------------------
     def learn(self, views: int, units: int, price: float, competitor_price: float | None) -> None:
@@ -135,3 +142,20 @@ class ElasticityEstimator:
     @classmethod
     def from_state(cls, d: dict) -> "ElasticityEstimator":
         return cls(**d)
+
+
+def _inverse3(m: list[list[float]]) -> list[list[float]]:
+    """Inverse of a 3 x 3 matrix by its adjugate: several times faster than numpy at this size, and the
+    covariance is read a few times per SKU and tick.
+
+    >>> [[x + 0.0 for x in row] for row in _inverse3([[2.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 0.5]])]
+    [[0.5, 0.0, 0.0], [0.0, 0.25, 0.0], [0.0, 0.0, 2.0]]
+    """
+    (a, b, c), (d, e, f), (g, h, i) = m
+    A, B, C = e * i - f * h, -(d * i - f * g), d * h - e * g
+    det = a * A + b * B + c * C
+    if det == 0 or not math.isfinite(det):
+        return np.linalg.pinv(np.asarray(m)).tolist()
+    return [[A / det, -(b * i - c * h) / det, (b * f - c * e) / det],
+            [B / det, (a * i - c * g) / det, -(a * f - c * d) / det],
+            [C / det, -(a * h - b * g) / det, (a * e - b * d) / det]]

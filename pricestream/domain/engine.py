@@ -19,10 +19,11 @@ from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
 from pricestream.domain.learned_pricing import learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
-from schemas.codec import Delisting, deterministic_id
+from pricestream.domain.warm_start import warm_demand_model
+from schemas.codec import Delisting, PriorWithdrawal, deterministic_id
 from schemas.records import (
-    SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, DemandForecast, InventoryEvent, Order, PriceChange,
-    RestockOrder,
+    SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, DemandForecast, InventoryEvent, ModelPrior, Order,
+    PriceChange, RestockOrder,
 )
 
 DAY_MS = 86_400_000
@@ -75,6 +76,8 @@ class SkuState:
     # per input topic, the offset of the last message applied to this SKU (its partition is fixed):
     # a message Faust delivers again after a rebalance or recovery is recognised and skipped
     applied_offsets: dict[str, int] = field(default_factory=dict)
+    # the latest warm-start prior (``pricestream bootstrap``): used when the demand model is created
+    model_prior: ModelPrior | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class SkuState:
             "demand": None if self.demand is None else self.demand.to_state(),
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
             "held_letters": list(self.held_letters), "applied_offsets": dict(self.applied_offsets),
+            "model_prior": None if self.model_prior is None else _record_dict(self.model_prior),
         }
 
     @classmethod
@@ -108,6 +112,7 @@ class SkuState:
             demand=None if d["demand"] is None else DemandModel.from_state(d["demand"]),
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
             held_letters=list(d["held_letters"]), applied_offsets=dict(d["applied_offsets"]),
+            model_prior=None if d.get("model_prior") is None else ModelPrior(**d["model_prior"]),
         )
 
 
@@ -132,6 +137,9 @@ class Engine:
         if isinstance(record, Delisting):
             return Outcome(state=None)
         state = state or SkuState(sku=record.sku)
+        if isinstance(record, PriorWithdrawal):
+            state.model_prior = None        # a demand model made from it keeps what it learned
+            return Outcome(state)
 
         if isinstance(record, (Order, InventoryEvent)):
             # orders and stock movements change counts: a producer's retry must not count twice
@@ -142,7 +150,8 @@ class Engine:
 
         now = record.event_time_ms
         state.last_event_time_ms = max(state.last_event_time_ms, now)
-        outcome = Outcome(state, unlisted=state.catalog is None and not isinstance(record, CatalogEntry))
+        # a catalogue entry lists the SKU; a prior may come before the SKU is listed and waits for it
+        outcome = Outcome(state, unlisted=state.catalog is None and not isinstance(record, (CatalogEntry, ModelPrior)))
         if isinstance(record, Click):
             state.views += 1
             state.period.views += 1
@@ -166,6 +175,12 @@ class Engine:
                 state.catalog = record
                 state.held_letters.clear()      # the events before it were valid after all
                 _ask_for_price(state, record)
+        elif isinstance(record, ModelPrior):
+            known = state.model_prior
+            if known is None or (now, record.event_id) >= (known.event_time_ms, known.event_id):
+                state.model_prior = record
+                if state.demand is not None:    # already learning: only what it forgets toward changes
+                    state.demand.elasticity.set_elasticity_prior(record.elasticity, record.elasticity_sd)
         return outcome
 
     def close(self, state: SkuState, now: int, period_ms: int | None = None,
@@ -173,14 +188,16 @@ class Engine:
         """At a tick, for one SKU: learn from the period just closed, then decide.
 
         ``period_ms``: the length of that period (None at the first tick); ``prior_elasticity``: the
-        pool's estimate, the prior of a SKU seen for the first time.
+        pool's estimate, the prior of a SKU seen for the first time (unless it has a ``ModelPrior``).
         """
         outputs: list = []
         if state.catalog is None:
             return outputs
         competitor = _cheapest_in_stock(state)
         closed, state.period = state.period, PeriodCounts(stocked_out=state.stock_known and state.stock.on_hand <= 0)
-        if state.demand is None:
+        if state.demand is None and state.model_prior is not None:
+            state.demand = warm_demand_model(state.model_prior, state.catalog.list_price, closed.views, now, period_ms)
+        elif state.demand is None:
             state.demand = DemandModel.new(state.catalog.list_price, prior_elasticity=prior_elasticity
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
         state.demand.close_period(closed, state.price, competitor, period_ms,

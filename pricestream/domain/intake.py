@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pricestream.domain.engine import Engine, SkuState
-from schemas.codec import Delisting, Rejection, dead_letter, decode, to_dict
+from schemas.codec import Delisting, PriorWithdrawal, Rejection, dead_letter, decode, to_dict
 from schemas.records import DeadLetter, PriceChange, RestockOrder, Tick
 
 
@@ -93,6 +93,8 @@ def handle(engine: Engine, message: Message, store: StateStore, max_payload_byte
     state = store.get(message.key)
     if state is not None and message.offset <= state.applied_offsets.get(message.topic, -1):
         return Handled(replayed=True)       # already in this state: Faust delivered it again
+    if isinstance(record, PriorWithdrawal) and state is None:
+        return Handled()                    # no prior to drop
     outcome = engine.apply(state, record)
     if isinstance(record, Delisting):
         if state is not None:
@@ -137,8 +139,11 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
             letters = [DeadLetter(**d) for d in state.held_letters]
             handled.outputs += letters
             handled.rejections += letters
-            store.delete(key)
-            index.skus.remove(sku)
+            if state.model_prior is not None:   # but its prior waits for the catalogue entry
+                store.put(key, SkuState(sku, model_prior=state.model_prior, applied_offsets=state.applied_offsets))
+            else:
+                store.delete(key)
+                index.skus.remove(sku)
             continue
         handled.outputs += engine.close(state, tick.event_time_ms, period_ms, index.pooled_elasticity)
         store.put(key, state)
