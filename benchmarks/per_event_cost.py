@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/per_event_cost.py
 
 Prints JSON: microseconds to handle one click (decode, validate, apply) and to serialise the SKU's
-state for the changelog (Faust does this on every table write), with that state's size in bytes.
+state for the changelog (Faust does this on every table write), with that state's size in bytes, and
+microseconds per SKU of a tick (learn from the period, decide) under a baseline and the learned policies.
 The state includes a learned demand model; the second figure is what issue #9 has to bring down.
 """
 
@@ -20,12 +21,36 @@ from streams.tables import SkuStateCodec
 HOUR = 3_600_000
 
 
-def main() -> None:
-    engine, store = Engine(EngineConfig()), DictStore()
-    handle(engine, Message("catalog", 0, 0, b"SKU-1", encode(ex.catalog_entry())), store, 65536)
-    for t in range(48):                                   # two days of hourly ticks: models in place
+def warmed_up(config: EngineConfig, skus: int = 1) -> tuple[Engine, DictStore]:
+    """An engine whose SKUs have two days of hourly ticks behind them: models in place."""
+    engine, store = Engine(config), DictStore()
+    for i in range(skus):
+        sku = f"SKU-{i + 1}"
+        handle(engine, Message("catalog", 0, i, sku.encode(), encode(ex.catalog_entry(sku=sku))), store, 65536)
+        handle(engine, Message("inventory", 0, i, sku.encode(),
+                               encode(ex.inventory(sku=sku, kind="count", quantity=500))), store, 65536)
+    for t in range(48):
         [tick] = ticks_for(t * HOUR, 1)
         handle(engine, Message("clock", 0, t, b"0", encode(tick)), store, 65536)
+    return engine, store
+
+
+def tick_cost_us(config: EngineConfig, skus: int = 50, ticks: int = 20) -> float:
+    """Microseconds per SKU of one tick: learning from the period and deciding."""
+    engine, store = warmed_up(config, skus)
+    start = 48
+
+    def one_tick():
+        nonlocal start
+        [tick] = ticks_for(start * HOUR, 1)
+        handle(engine, Message("clock", 0, start, b"0", encode(tick)), store, 65536)
+        start += 1
+
+    return timeit.timeit(one_tick, number=ticks) / ticks / skus * 1e6
+
+
+def main() -> None:
+    engine, store = warmed_up(EngineConfig())
     raw = encode(ex.click(t=48 * HOUR))
     offset = [100]
 
@@ -39,6 +64,8 @@ def main() -> None:
         "handle_click_us": timeit.timeit(one_click, number=n) / n * 1e6,
         "changelog_encode_us": timeit.timeit(lambda: codec._dumps(store[b"SKU-1"]), number=n) / n * 1e6,
         "state_bytes": len(codec._dumps(store[b"SKU-1"])),
+        "tick_per_sku_us_static": tick_cost_us(EngineConfig("static", "fixed-reorder")),
+        "tick_per_sku_us_learned": tick_cost_us(EngineConfig("learned", "learned")),
     }, indent=2))
 
 

@@ -59,13 +59,21 @@ def run_demo(settings: Settings, days: float, seed: int | None, external: bool) 
     print(f"pricestream demo: scenario {scenario.name}, {len(scenario.skus)} SKUs, {days:g} days "
           f"({scenario.periods} periods), policy {settings.pricing_policy}; Ctrl-C stops it", flush=True)
 
+    quiet_moves = [0]
+
     def show(topic: str, e: dict) -> None:
-        if topic in ("price-changes", "restock-orders"):      # forecasts come every tick: too many to print
+        # forecasts come every tick, and a learning policy nudges prices every tick: print what a
+        # person watching would want to see, count the rest
+        if topic == "restock-orders" or (topic == "price-changes" and notable(e)):
             print(describe(topic, e, start), flush=True)
+        elif topic == "price-changes":
+            quiet_moves[0] += 1
 
     def progress(done: int, total: int, elapsed: float) -> None:
         if done % 24 == 0 or done == total:
-            print(f"-- day {done * scenario.period_minutes / 1440:.0f} of {days:g} ({elapsed:.0f} s)", flush=True)
+            print(f"-- day {done * scenario.period_minutes / 1440:.0f} of {days:g} ({elapsed:.0f} s); "
+                  f"{quiet_moves[0]} smaller price moves not shown", flush=True)
+            quiet_moves[0] = 0
 
     began = time.monotonic()
     with kafka_session(settings, local_broker=not external, progress=print) as (driver, worker):
@@ -77,6 +85,17 @@ def run_demo(settings: Settings, days: float, seed: int | None, external: bool) 
     print(f"\nworker: consumed {status['consumed_total']} events, {status['dead_letters_total']} dead letters "
           f"{status['dead_letters']}; {time.monotonic() - began:.0f} s in all", file=sys.stdout)
     return 0
+
+
+NOTABLE_MOVE = 0.05          # a price move of 5 % or more is printed; smaller ones are counted
+
+
+def notable(change: dict) -> bool:
+    """A first price, a move of 5 % or more, or one a stock, competitor or guardrail rule shaped."""
+    if change["old_price"] is None:
+        return True
+    big = abs(change["new_price"] / change["old_price"] - 1) >= NOTABLE_MOVE
+    return big or any(r not in ("demand-optimal", "exploration") for r in change["reasons"])
 
 
 def describe(topic: str, e: dict, start_ms: int) -> str:

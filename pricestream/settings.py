@@ -37,9 +37,9 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "Prefix of every topic name (for example 'staging.'), so several deployments share a cluster."),
     SettingSpec("replication_factor", "PRICESTREAM_REPLICATION_FACTOR", "1",
                 "Replication factor of the topics the project creates."),
-    SettingSpec("pricing_policy", "PRICESTREAM_PRICING_POLICY", "competitor-match",
+    SettingSpec("pricing_policy", "PRICESTREAM_PRICING_POLICY", "learned",
                 "Pricing policy: " + ", ".join(PRICING_POLICIES) + "."),
-    SettingSpec("restock_policy", "PRICESTREAM_RESTOCK_POLICY", "fixed-reorder",
+    SettingSpec("restock_policy", "PRICESTREAM_RESTOCK_POLICY", "learned",
                 "Restock policy: " + ", ".join(RESTOCK_POLICIES) + "."),
     SettingSpec("markup", "PRICESTREAM_MARKUP", "0.35",
                 "cost-plus: price = unit cost x (1 + markup), inside the guardrails."),
@@ -47,6 +47,10 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "competitor-match: fraction below the cheapest in-stock competitor (0 matches)."),
     SettingSpec("pricing_seed", "PRICESTREAM_PRICING_SEED", "0",
                 "learned: seed of the exploration draws (per SKU and tick), so a replay gives the same prices."),
+    SettingSpec("anticipate_competitors", "PRICESTREAM_ANTICIPATE_COMPETITORS", "false",
+                "learned: price for where the cheapest competitor settles if it follows our moves (learned per "
+                "SKU), not for its price now. Earns more against competitors who answer cuts, but departs "
+                "from the per-period optimum the oracle measures."),
     SettingSpec("clock_interval_s", "PRICESTREAM_CLOCK_INTERVAL_S", "60",
                 "Live clock: every this many seconds the worker ticks every partition (decisions happen at "
                 "ticks). 0 turns it off, for when a simulator or a replay brings its own ticks."),
@@ -87,6 +91,7 @@ class Settings:
     markup: float
     undercut: float
     pricing_seed: int
+    anticipate_competitors: bool
     clock_interval_s: float
     processing_guarantee: str
     commit_interval_s: float
@@ -165,6 +170,13 @@ def _convert(kind, raw: str):
         return float(raw)
     if kind == "Path":
         return Path(raw).expanduser()
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true or false")
     return raw
 
 

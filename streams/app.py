@@ -37,7 +37,8 @@ def broker_urls(bootstrap_servers: str) -> str:
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(pricing_policy=settings.pricing_policy, restock_policy=settings.restock_policy,
                         params=PolicyParams(markup=settings.markup, undercut=settings.undercut,
-                                            seed=settings.pricing_seed))
+                                            seed=settings.pricing_seed,
+                                            anticipate_competitors=settings.anticipate_competitors))
 
 
 def create_worker(settings: Settings) -> Worker:

@@ -22,6 +22,7 @@ Every period, per SKU:
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 
@@ -63,8 +64,13 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
 
     margins = prices - entry.unit_cost
     rng = exploration_rng(params.seed, ctx.sku, ctx.now_ms)
-    drawn_units = views_per_period * demand.conversion_draw(prices, competitor, rng)
-    mean_units = views_per_period * demand.conversion_draw(prices, competitor, None)
+    # optionally, where the cheapest competitor would settle at each candidate: a cut they answer gains
+    # less. Off by default: the oracle the policy is judged against takes competitor prices as given
+    response = demand.competitor_response
+    settled = (response.settled_competitor_price(competitor, prices, demand.elasticity.reference_price)
+               if params.anticipate_competitors else competitor)
+    drawn_units = views_per_period * demand.conversion_draw(prices, settled, rng)
+    mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
     drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
     mean_k, _ = paced_choice(mean_units, margins * mean_units, capacity)
 
@@ -79,7 +85,8 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     inputs = {
         "elasticity": est.elasticity, "elasticity_sd": est.elasticity_sd, "cross_elasticity": est.mean[2],
         "optimal_price": float(prices[mean_k]), "expected_units_old": units_old, "expected_units_new": units_new,
-        "competitor_price": competitor, "competitor_cap": cap, "on_hand": ctx.on_hand,
+        "competitor_price": competitor, "competitor_follow": response.follow(), "competitor_cap": cap,
+        "on_hand": ctx.on_hand,
         "stock_cover_periods": ctx.on_hand / units_new if units_new > 0 else None,
         "pacing_horizon_periods": horizon, "pacing_capacity": capacity,
     }
@@ -101,9 +108,17 @@ def candidate_prices(entry: CatalogEntry, current_price: float | None) -> np.nda
     if entry.price_points is not None:
         points = sorted(p for p in entry.price_points if low <= p <= high)
         return np.array(points or [min(entry.price_points, key=lambda p: abs(p - low))], dtype=float)
-    grid = np.geomspace(low, high, GRID_POINTS) if high > low else np.array([low])
+    grid = _log_grid(low, high)
     extra = [p for p in (current_price, entry.list_price) if p is not None and low <= p <= high]
     return np.unique(np.concatenate([grid, np.array(extra, dtype=float)]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _log_grid(low: float, high: float) -> np.ndarray:
+    """The grid of a SKU's bounds (the same every tick until its catalogue entry changes); read-only."""
+    grid = np.geomspace(low, high, GRID_POINTS) if high > low else np.array([low])
+    grid.flags.writeable = False
+    return grid
 
 
 def competitor_cap(entry: CatalogEntry, competitor: float | None) -> float | None:

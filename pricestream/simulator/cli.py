@@ -60,8 +60,17 @@ def summarise(reports: list[dict]) -> dict:
     """Mean, standard deviation, min and max over seeds of the headline figures."""
     summary = {"seeds": [r["seed"] for r in reports], "scenario": reports[0]["scenario"],
                "policy": reports[0]["policy"]}
-    for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods"):
-        values = [r[key] for r in reports if r[key] is not None]
+    derived = {
+        "forecast_mae_ratio": lambda r: r.get("forecast_mae_ratio"),
+        "worst_sku_forecast_mae_ratio": lambda r: max(
+            (v["forecast_mae_ratio"] for v in r["per_sku"].values() if v.get("forecast_mae_ratio")), default=None),
+        "elasticity_within_0_3_share": lambda r: (r.get("elasticity_within_0_3") or {}).get("share"),
+        "elasticity_coverage_95": lambda r: (r.get("elasticity_within_0_3") or {}).get("coverage"),
+    }
+    for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
+                "price_changes", *derived):
+        values = [derived[key](r) if key in derived else r[key] for r in reports]
+        values = [v for v in values if v is not None]
         if values:
             summary[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values),
                             "min": min(values), "max": max(values)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import statistics
 
+from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock_and_reorder_point
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.market import Market, safe_ratio
-from pricestream.simulator.scenario import Scenario
+from pricestream.simulator.scenario import DAY_MS, Scenario
 
 PRICE_VARIED_LOG_STD = 0.02     # our price moved by about 2 % or more over the run
 
@@ -32,6 +33,7 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
             "price_changes": b.price_changes, "restock_orders": b.restock_orders,
             **_forecast_figures(b),
             **_elasticity_figures(m),
+            **_informed_restock_figures(m.spec, b, scenario.period_ms),
         }
     books = [m.books for m in market.skus.values()]
     profit = sum(b.expected_profit for b in books)
@@ -98,8 +100,12 @@ def _elasticity_summary(per_sku: dict) -> dict:
     judged = {s: r for s, r in per_sku.items() if r["price_varied"] and r["elasticity_true"] is not None
               and r["elasticity_estimate"] is not None}
     within = [s for s, r in judged.items() if abs(r["elasticity_estimate"] - r["elasticity_true"]) <= 0.3]
+    # an honest spread covers the truth about 95 % of the time at 1.96 posterior sd
+    covered = [s for s, r in judged.items() if r["elasticity_sd"] is not None
+               and abs(r["elasticity_estimate"] - r["elasticity_true"]) <= 1.96 * r["elasticity_sd"]]
     return {"skus_whose_price_varied": len(judged), "within": len(within),
-            "share": safe_ratio(len(within), len(judged))}
+            "share": safe_ratio(len(within), len(judged)),
+            "covered_by_95pct_interval": len(covered), "coverage": safe_ratio(len(covered), len(judged))}
 
 
 def _fmt(x, spec: str = ".1f") -> str:
@@ -121,4 +127,31 @@ def format_report(report: dict, policy: str) -> str:
                   f"{r['avg_on_hand']:8.1f} {r['price_changes']:>6} {r['restock_orders']:>8}",
               f"realised profit {r['realised_profit']:.1f}, revenue {r['revenue']:.1f}, holding cost "
               f"{r['holding_cost']:.1f}, ordering cost {r['ordering_cost']:.1f}, net {r['net_profit']:.1f}"]
+    if r.get("forecast_mae") is not None:
+        worst = max((v["forecast_mae_ratio"] for v in r["per_sku"].values() if v["forecast_mae_ratio"]), default=None)
+        lines.append(f"forecast MAE {r['forecast_mae']:.4f} per period, {_fmt(r['forecast_mae_ratio'], '.3f')} x the "
+                     f"true expected demand's (worst SKU {_fmt(worst, '.3f')} x); seasonal naive "
+                     f"{_fmt(r['seasonal_naive_mae'], '.4f')}")
+    el = r.get("elasticity_within_0_3")
+    if el and el["skus_whose_price_varied"]:
+        lines.append(f"elasticity: {el['within']} of {el['skus_whose_price_varied']} SKUs whose price varied within "
+                     f"0.3 of the truth; {el['covered_by_95pct_interval']} inside their 95 % interval")
     return "\n".join(lines)
+
+
+def _informed_restock_figures(spec, b, period_ms: int) -> dict:
+    """What a perfectly informed (r, Q) policy would hold on average: one that knows the true mean
+    demand at the prices charged. Safety stock r - mu_L for the service level, plus Q/2 with Q the EOQ
+    (the restock calculators the learned policy uses, fed with the truth instead of a forecast)."""
+    inv = spec.inventory
+    if not inv.restock_enabled or not b.demand_path:
+        return {"informed_rq_on_hand": None, "on_hand_vs_informed": None}
+    daily = statistics.fmean(b.demand_path) * DAY_MS / period_ms
+    mean, var = lead_time_demand(daily, daily, inv.lead_time_days_mean, inv.lead_time_days_std)
+    point = safety_stock_and_reorder_point(mean, var, inv.service_level, discrete=mean < 30)
+    holding = spec.unit_cost * inv.holding_cost_rate
+    quantity = eoq(inv.order_cost, holding, daily * 365)[0] if holding > 0 and inv.order_cost > 0 and daily > 0 \
+        else max(daily, 1.0)
+    informed = max(point.safety_stock, 0.0) + quantity / 2
+    avg = b.on_hand_sum / max(b.periods, 1)
+    return {"informed_rq_on_hand": informed, "on_hand_vs_informed": safe_ratio(avg, informed)}

@@ -22,3 +22,4 @@ def test_the_demo_prints_decisions_dead_letters_and_the_report(kafka_broker, tmp
     assert "malformed-json" in out and "non-positive-price" in out and "unknown-sku" in out
     assert "total" in out and "profit" in out              # the report against the oracle
     assert "3 dead letters" in out
+    assert "smaller price moves not shown" in out           # the learned policy's small moves are counted

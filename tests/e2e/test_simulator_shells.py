@@ -19,10 +19,11 @@ def small(name: str, skus: int, periods: int):
     return dataclasses.replace(scenario, skus=scenario.skus[:skus])
 
 
-@pytest.mark.parametrize("policy", ["competitor-match", "cost-plus"])
-def test_offline_and_kafka_shells_give_identical_decisions(kafka_broker, policy):
+@pytest.mark.parametrize("policy, restock", [("competitor-match", "fixed-reorder"), ("cost-plus", "fixed-reorder"),
+                                             ("learned", "learned")])
+def test_offline_and_kafka_shells_give_identical_decisions(kafka_broker, policy, restock):
     scenario = small("standard", skus=4, periods=36)
-    settings = kafka_broker.settings.replace(pricing_policy=policy)
+    settings = kafka_broker.settings.replace(pricing_policy=policy, restock_policy=restock, pricing_seed=5)
     offline = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=3)
     with kafka_session(settings, local_broker=False, progress=lambda *_: None) as (driver, worker):
         via_kafka = simulate(scenario, driver, seed=3)

@@ -45,7 +45,8 @@ BAD_INPUTS = [
 
 @pytest.fixture
 def worker(kafka_broker, tmp_path):
-    settings = isolated_settings(kafka_broker.settings, pricing_policy="competitor-match")
+    settings = isolated_settings(kafka_broker.settings, pricing_policy="competitor-match",
+                                restock_policy="fixed-reorder")      # the catalogue's rule: exact quantities
     running = start_worker(settings, tmp_path)
     yield running
     running.stop()

@@ -156,3 +156,17 @@ def test_no_catalogue_competitor_or_demand_state_makes_the_policy_break_a_guardr
         step_low, step_high = old_price * (1 - entry.max_step_pct), old_price * (1 + entry.max_step_pct)
         if step_low <= bounds.high and step_high >= bounds.low:        # the step is keepable
             assert step_low - 0.005 - PRICE_TOLERANCE <= result.price <= step_high + 0.005 + PRICE_TOLERANCE
+
+
+def test_anticipating_a_competitor_who_follows_us_keeps_the_price_higher():
+    model = demand_model(20.0, -3.0, sd=0.001)
+    model.elasticity.mean[2] = 1.5                    # our sales rise strongly with the rival's price
+    model.competitor_response.mean = [0.0, 1.0]       # and the rival follows every move of ours
+    rivals = {"a": CompetitorQuote(20.0, True, 0)}
+    ctx = context(wide_entry(), model, competitors=rivals)
+    myopic = learned_policy(ctx, PolicyParams())
+    anticipating = learned_policy(ctx, PolicyParams(anticipate_competitors=True))
+    assert abs(myopic.price - 15.0) / 15.0 < 0.02     # the rival's price taken as given: p* = 15
+    # if the rival follows, our effective elasticity is -3 + 1.5 = -1.5: p* = 10 x 1.5 / 0.5 = 30
+    assert abs(anticipating.price - 30.0) / 30.0 < 0.02
+    assert anticipating.inputs["competitor_follow"] == 1.0
