@@ -8,7 +8,6 @@ PS=${PRICESTREAM:-.venv/bin/pricestream}
 SEEDS=${SEEDS:-10}
 POLICIES=${POLICIES:-static cost-plus competitor-match learned}
 mkdir -p benchmarks/results
-rm -f benchmarks/results/*.json
 # scenario[:periods]: ferreira2018 at the paper's two horizons
 for run in standard slow-movers shock ferreira2018:500 ferreira2018:2000; do
   scenario=${run%%:*}

@@ -104,6 +104,12 @@ class DemandModel:
         mean = views_mean * q
         return mean, q * q * views_var + mean
 
+    def typical_price(self) -> float:
+        """Our price smoothed over the last ten or so periods: what to plan stock for, rather than one
+        period's exploratory price (a lower price drawn for an hour would otherwise inflate the
+        lead-time demand, and the order placed on it)."""
+        return self.elasticity.reference_price * math.exp(self.competitor_response.smoothed_log_price)
+
     def conversion_draw(self, prices: np.ndarray, competitor_price: float | None, rng: np.random.Generator | None,
                         ) -> np.ndarray:
         """Units per view at each of ``prices``: a posterior draw (Thompson sampling) when ``rng`` is

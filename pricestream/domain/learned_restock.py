@@ -45,7 +45,8 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: "DemandMod
         # nothing learned yet: the catalogue's fixed rule, if it has one, keeps the shelf until then
         fixed = fixed_reorder_policy(entry, stock)
         return None if fixed is None else dataclasses.replace(fixed, reasons=(*fixed.reasons, "cold-start"))
-    plan = reorder_plan(entry, demand, price, competitor_price)
+    plan = reorder_plan(entry, demand, demand.typical_price() if demand.competitor_response.periods else price,
+                        competitor_price)
     position = stock.position
     if position > plan.reorder_point:
         return None

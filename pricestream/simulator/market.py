@@ -44,6 +44,7 @@ class SkuBooks:
     price_path: list[float] = field(default_factory=list)
     oracle_path: list[float] = field(default_factory=list)
     demand_path: list[float] = field(default_factory=list)      # expected demand at the price charged
+    demanded_path: list[int] = field(default_factory=list)      # units asked for, sold or not
     on_hand_path: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)            # for the fluid-LP oracle
     competitor_path: list[float | None] = field(default_factory=list)
@@ -151,6 +152,7 @@ class Market:
         books.revenue += m.price * sold
         books.units_sold += sold
         books.units_demanded += demand
+        books.demanded_path.append(demand)
         books.stockout_periods += demand > stock
         books.on_hand_sum += stock
         books.holding_cost += stock * spec.unit_cost * spec.inventory.holding_cost_rate * period_ms / DAY_MS / YEAR_DAYS

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import statistics
+import zlib
+
+import numpy as np
 
 from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock_and_reorder_point
 from pricestream.simulator.demand import purchase_probability
@@ -140,18 +143,37 @@ def format_report(report: dict, policy: str) -> str:
 
 
 def _informed_restock_figures(spec, b, period_ms: int) -> dict:
-    """What a perfectly informed (r, Q) policy would hold on average: one that knows the true mean
-    demand at the prices charged. Safety stock r - mu_L for the service level, plus Q/2 with Q the EOQ
-    (the restock calculators the learned policy uses, fed with the truth instead of a forecast)."""
+    """A perfectly informed (r, Q) policy replayed on the same demand: one that knows the true mean
+    demand at the prices charged, with r for the service level and Q the EOQ (the restock calculators
+    the learned policy uses, fed with the truth instead of a forecast), facing the very units asked for
+    each period, the same starting stock and lead times drawn from the catalogue's distribution. The
+    learned policy's average on hand is compared with this replay's."""
     inv = spec.inventory
     if not inv.restock_enabled or not b.demand_path:
-        return {"informed_rq_on_hand": None, "on_hand_vs_informed": None}
-    daily = statistics.fmean(b.demand_path) * DAY_MS / period_ms
+        return {"informed_rq_on_hand": None, "informed_rq_fill_rate": None, "on_hand_vs_informed": None}
+    per_day = DAY_MS / period_ms
+    daily = statistics.fmean(b.demand_path) * per_day
     mean, var = lead_time_demand(daily, daily, inv.lead_time_days_mean, inv.lead_time_days_std)
-    point = safety_stock_and_reorder_point(mean, var, inv.service_level, discrete=mean < 30)
+    r = safety_stock_and_reorder_point(mean, var, inv.service_level, discrete=mean < 30).reorder_point
     holding = spec.unit_cost * inv.holding_cost_rate
-    quantity = eoq(inv.order_cost, holding, daily * 365)[0] if holding > 0 and inv.order_cost > 0 and daily > 0 \
+    q = eoq(inv.order_cost, holding, daily * 365)[0] if holding > 0 and inv.order_cost > 0 and daily > 0 \
         else max(daily, 1.0)
-    informed = max(point.safety_stock, 0.0) + quantity / 2
+    rng = np.random.default_rng([zlib.crc32(spec.sku.encode()), len(b.demanded_path)])
+    on_hand = float(spec.initial_on_hand(len(b.demanded_path)))
+    arrivals: list[tuple[float, float]] = []          # (period it arrives in, units)
+    on_hand_sum = sold = 0.0
+    for t, demand in enumerate(b.demanded_path):
+        on_hand += sum(units for when, units in arrivals if when <= t)
+        arrivals = [(when, units) for when, units in arrivals if when > t]
+        on_hand_sum += on_hand
+        sold += min(demand, on_hand)
+        on_hand = max(on_hand - demand, 0.0)        # lost sales, as in the market
+        position = on_hand + sum(units for _, units in arrivals)
+        if position <= r:
+            lead = max(0.0, rng.normal(inv.lead_time_days_mean, inv.lead_time_days_std))
+            arrivals.append((t + 1 + math.floor(lead * per_day), math.ceil(r + q - position)))
+    informed = on_hand_sum / len(b.demanded_path)
     avg = b.on_hand_sum / max(b.periods, 1)
-    return {"informed_rq_on_hand": informed, "on_hand_vs_informed": safe_ratio(avg, informed)}
+    demanded = sum(b.demanded_path)
+    return {"informed_rq_on_hand": informed, "informed_rq_fill_rate": safe_ratio(sold, demanded),
+            "on_hand_vs_informed": safe_ratio(avg, informed)}

@@ -62,3 +62,13 @@ def test_no_order_when_restocking_is_off_and_the_fixed_rule_stands_in_before_any
     fixed = catalog_entry(reorder_point=5, order_up_to=20)
     proposal = learned_restock_policy(fixed, Stock(on_hand=2), DemandModel.new(20.0), None, None)
     assert proposal.quantity == 18 and "cold-start" in proposal.reasons
+
+
+def test_stock_is_planned_for_the_typical_price_not_one_periods_exploratory_price():
+    entry = catalog_entry(lead_time_days_mean=3.0, lead_time_days_std=0.5)
+    model = learned_model(50, 0.5)                      # learned at 20.0 throughout
+    model.elasticity.mean[1] = -3.0
+    at_typical = learned_restock_policy(entry, Stock(on_hand=0), model, 20.0, None)
+    explored_low = learned_restock_policy(entry, Stock(on_hand=0), model, 14.0, None)
+    assert explored_low.reorder_point == at_typical.reorder_point
+    assert reorder_plan(entry, model, 14.0, None).reorder_point > at_typical.reorder_point
