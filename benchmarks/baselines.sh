@@ -15,7 +15,7 @@ for run in standard slow-movers shock ferreira2018:500 ferreira2018:2000; do
   for policy in $POLICIES; do
     args=(--scenario "$scenario" --policy "$policy" --seeds "$SEEDS" --quiet)
     if [ "$run" != "$scenario" ]; then args+=(--periods "${run#*:}"); name="$scenario-T${run#*:}"; fi
-    [ "$policy" = learned ] && args+=(--restock-policy learned)
+    if [ "$policy" = learned ]; then args+=(--restock-policy learned); else args+=(--restock-policy fixed-reorder); fi
     echo "$name $policy" >&2
     $PS simulate "${args[@]}" --report-json "benchmarks/results/$name--$policy.json" >/dev/null
   done
