@@ -23,7 +23,9 @@ done
 .venv/bin/python - <<'PY'
 import json, pathlib
 rows = []
-for path in sorted(pathlib.Path("benchmarks/results").glob("*.json")):
+for path in sorted(pathlib.Path("benchmarks/results").glob("*--*.json")):
+    if path.name.startswith("reaction-"):
+        continue                       # benchmarks/competitor_reaction.sh's
     s = json.loads(path.read_text())["summary"]
     name = path.stem.split("--")[0]
     pr, fr, p = s["profit_ratio"], s["fill_rate"], s["profit"]
