@@ -10,6 +10,7 @@ import logging
 import time
 
 from pricestream.domain.intake import Message, handle
+from streams.faust_fixes import gate as transaction_gate
 from streams.tables import TableStore
 from schemas.codec import encode
 
@@ -22,6 +23,7 @@ def register_decide_agent(worker) -> None:
     counters = worker.counters
     max_bytes = worker.settings.max_payload_bytes
     prefix = worker.settings.topic_prefix
+    gate = transaction_gate(worker.app)
 
     @worker.app.agent(worker.topics.inputs, name="decide")
     async def decide(stream):
@@ -29,7 +31,16 @@ def register_decide_agent(worker) -> None:
             m = event.message
             message = Message(m.topic.removeprefix(prefix), m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
             counters.consumed[message.topic] += 1
-            handled = handle(worker.engine, message, store, max_bytes)
+            # all of a message's effects (state, outputs) and its offset go in one transaction, or none
+            async with gate.message(m.tp, m.offset):
+                handled = handle(worker.engine, message, store, max_bytes)
+                await gate.publish_changelog()
+                for output in handled.outputs:
+                    key = output.sku.encode() if output.TOPIC != "dead-letter" else \
+                        m.key if output is handled.rejected else (output.key or "").encode() or None
+                    # force: now, into the open transaction, not attached to be sent at the next commit
+                    await outputs[output.TOPIC].send(key=key, value=encode(output), force=True)
+                    counters.count_output(output, time.time())
             for letter in ([handled.rejected] if handled.rejected else []) + handled.rejections:
                 counters.count_dead_letter(letter)
                 log.warning("dead letter from %s[%d]@%d: %s: %s", letter.source_topic, letter.partition,
@@ -39,8 +50,3 @@ def register_decide_agent(worker) -> None:
             if handled.replayed:
                 counters.replays_skipped += 1
             counters.skus_closed += handled.skus_closed
-            for output in handled.outputs:
-                key = output.sku.encode() if output.TOPIC != "dead-letter" else \
-                    m.key if output is handled.rejected else (output.key or "").encode() or None
-                await outputs[output.TOPIC].send(key=key, value=encode(output))
-                counters.count_output(output, time.time())

@@ -27,6 +27,7 @@ def cmd_worker(args) -> int:
 
     settings = _settings(args)
     ensure_topics(settings)
+    settings.worker_data_dir().mkdir(parents=True, exist_ok=True)     # Faust's data directory
     worker = create_worker(settings)
     print(f"pricestream worker: pricing={settings.pricing_policy} restock={settings.restock_policy} "
           f"broker={settings.bootstrap_servers} status=http://{settings.web_host}:{settings.web_port}/status/",
@@ -94,6 +95,12 @@ def cmd_simulate(args) -> int:
     return run_simulate(args, _settings(args))
 
 
+def cmd_crash_test(args) -> int:
+    from pricestream.crash_test import run_crash_test_command
+
+    return run_crash_test_command(args, _settings(args))
+
+
 def cmd_bootstrap(args) -> int:
     # thousands of small GLM fits: multi-threaded BLAS only slows them down (when numpy is not loaded yet)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -159,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --kafka: use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("crash-test", help="exactly-once under crashes: a scenario through Kafka while the worker "
+                                          "is SIGKILLed and restarted; outputs compared with an uninterrupted run")
+    policy_flags(p)
+    p.add_argument("--scenario", default="standard", help="built-in name or a scenario JSON file")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
+    p.add_argument("--kill-seed", type=int, help="seed of the kill moments (default: the market seed)")
+    p.add_argument("--periods", type=int, help="override the horizon, in periods")
+    p.add_argument("--days", type=float, help="override the horizon, in days (default 2, unless --periods)")
+    p.add_argument("--skus", type=int, help="only the scenario's first N SKUs")
+    p.add_argument("--kills", type=int, default=5, help="how many times to kill the worker (default 5)")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_crash_test)
 
     p = sub.add_parser("demo", help="live demo: local broker, worker and the market simulator on 'standard'")
     policy_flags(p)

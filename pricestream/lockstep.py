@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
@@ -47,15 +48,22 @@ class Lockstep:
             return {}           # the group has not committed yet (or its coordinator is moving)
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
-    def wait_committed(self, targets: dict[Position, int], timeout_s: float = 60) -> None:
-        """Block until the group has committed at least ``targets`` (next offsets, exclusive)."""
+    def wait_committed(self, targets: dict[Position, int], timeout_s: float = 60,
+                       keep_waiting: Callable[[], bool] | None = None) -> None:
+        """Block until the group has committed at least ``targets`` (next offsets, exclusive).
+
+        When ``timeout_s`` runs out, ``keep_waiting`` (if given) may grant another ``timeout_s``: for
+        a worker that was restarted meanwhile and has to rejoin the group and recover first.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             committed = self.committed()
             behind = {p: o for p, o in targets.items() if committed.get(p, 0) < o}
             if not behind:
                 return
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline and keep_waiting is not None and keep_waiting():
+                deadline = time.monotonic() + timeout_s
+            elif time.monotonic() > deadline:
                 raise LockstepTimeout(f"group {self.group_id!r} has not committed {behind} after {timeout_s} s "
                                       f"(committed: { {p: committed.get(p) for p in behind} })")
             time.sleep(self.poll_s)
@@ -109,14 +117,18 @@ class LockstepProducer:
             self.sent += written
         return written
 
-    def tick(self, t: int, timeout_s: float = 60) -> None:
+    def tick(self, t: int, timeout_s: float = 60, keep_waiting: Callable[[], bool] | None = None) -> None:
         """Close the period at event time ``t`` on every partition and wait for its decisions."""
         self.flush()
-        self.lockstep.wait_committed(dict(self._ends), timeout_s)
+        self.lockstep.wait_committed(dict(self._ends), timeout_s, keep_waiting)
         for tick in ticks_for(t, self.settings.partitions):
             self.send_raw(Tick.TOPIC, str(tick.partition).encode(), encode(tick), partition=tick.partition)
         self.flush()
-        self.lockstep.wait_committed(dict(self._ends), timeout_s)
+        self.lockstep.wait_committed(dict(self._ends), timeout_s, keep_waiting)
+
+    def produced(self) -> dict[Position, int]:
+        """The end (next offset) of every partition written so far."""
+        return dict(self._ends)
 
     def close(self) -> None:
         self._producer.close()

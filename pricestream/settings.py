@@ -148,6 +148,10 @@ class Settings:
         """
         return self.topic_prefix + name
 
+    def worker_data_dir(self) -> Path:
+        """Faust's data directory for this app id (a rocksdb:// store's files)."""
+        return self.home / "worker-data" / self.app_id
+
     def replace(self, **changes) -> "Settings":
         new = dataclasses.replace(self, **changes)
         new.check()

@@ -25,6 +25,9 @@ class Worker:
     counters: WorkerCounters
 
 
+SESSION_TIMEOUT_S = 10.0      # heartbeats every 3 s (Faust's default) from the consumer's own thread
+
+
 def broker_urls(bootstrap_servers: str) -> str:
     """Faust's broker URL list from Kafka's comma-separated bootstrap servers.
 
@@ -47,15 +50,22 @@ def create_worker(settings: Settings) -> Worker:
         settings.app_id,
         broker=broker_urls(settings.bootstrap_servers),
         store=settings.store,
+        # under the home, not the working directory (``pricestream worker`` creates it)
+        datadir=str(settings.worker_data_dir()),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee=settings.processing_guarantee,
         broker_commit_interval=settings.commit_interval_s,
+        # a worker that dies without leaving the group (SIGKILL, a lost machine) holds its partitions
+        # until its session times out; Faust's default of 60 s is a minute without decisions
+        broker_session_timeout=SESSION_TIMEOUT_S,
         web_enabled=True, web_host=settings.web_host, web_port=settings.web_port,
         autodiscover=False,
         # decisions depend only on event time, so no wall-clock windowing is needed
         table_cleanup_interval=3600.0,
     )
+    if settings.store.startswith("rocksdb:"):
+        faust_fixes.discard_local_tables(app)
     worker = Worker(app=app, settings=settings, topics=declare_topics(app, settings),
                     tables=declare_tables(app, settings), engine=Engine(engine_config(settings)),
                     counters=WorkerCounters())

@@ -1,14 +1,23 @@
-"""Workarounds for Faust behaviour that would lose state; each says what and why.
+"""Workarounds for Faust behaviour that would lose or duplicate state or events, or delay recovery;
+each says what and why.
 
 Applied once, when the Faust app is built (``streams.app.create_worker``).
 """
 
 from __future__ import annotations
 
-from typing import List, Mapping
+import asyncio
+import contextlib
+import shutil
+import time
+from typing import AsyncIterator, List, Mapping
 
+from faust.tables.base import Collection
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.streams import current_event
 from faust.types import TP
+from faust.types.enums import ProcessingGuarantee
 
 
 async def _highwaters_from_the_broker(self, partitions: List[TP]) -> Mapping[TP, int]:
@@ -22,8 +31,183 @@ async def _highwaters_from_the_broker(self, partitions: List[TP]) -> Mapping[TP,
     offset too, just not a guess.
     """
     consumer = self._ensure_consumer()
-    return await consumer.end_offsets(partitions)
+    ends = await consumer.end_offsets(partitions)
+    if not self.consumer.in_transaction:
+        return ends
+    return await _after_the_last_committed_records(self, ends)
+
+
+TAIL_RECORDS = 500      # how far back from a changelog's end to look for its last committed record
+
+
+async def _after_the_last_committed_records(thread, ends: Mapping[TP, int], timeout_s: float = 5.0) -> dict:
+    """Under exactly_once: per changelog partition, the offset after the last record a consumer receives.
+
+    Faust's recovery is done once it has applied the record at the end offset minus one. Under
+    exactly_once that offset is a transaction marker, which no consumer receives, so Faust concludes
+    only after two idle waits of 5 s: 10 s at every start of a worker with state. Reading the last
+    records back from the end finds the last one it will receive. Where none is found in the last
+    ``TAIL_RECORDS`` offsets the end offset stays (and Faust's wait with it), unless those reach the
+    start of the partition: then it holds no committed record and there is nothing to recover.
+    """
+    wanted = {tp: end for tp, end in ends.items() if end}
+    if not wanted:
+        return dict(ends)
+    conf = thread.app.conf
+    tail = faust_aiokafka.aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=faust_aiokafka.server_list(thread.transport.url, thread.transport.default_port),
+        isolation_level="read_committed", enable_auto_commit=False, group_id=None,
+        **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context))
+    last: dict[TP, int] = {}
+    await tail.start()
+    try:
+        tail.assign(list(wanted))
+        for tp, end in wanted.items():
+            tail.seek(tp, max(0, end - TAIL_RECORDS))
+        pending, deadline = set(wanted), time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                return dict(ends)           # Faust's own way, slower
+            for tp, records in (await tail.getmany(*pending, timeout_ms=200)).items():
+                if records:
+                    last[TP(tp.topic, tp.partition)] = records[-1].offset
+            pending = {tp for tp in pending if await tail.position(tp) < wanted[tp]}
+    finally:
+        await tail.stop()
+    found = dict(ends)
+    for tp, end in wanted.items():
+        if tp in last:
+            found[tp] = last[tp] + 1
+        elif end <= TAIL_RECORDS:
+            found[tp] = 0
+    return found
+
+
+class TransactionGate:
+    """Makes each input message's effects atomic under exactly_once: in one transaction with its offset.
+
+    Faust 0.15 does not tie a message's effects to the transaction that commits its offset:
+
+    - a table write goes to the changelog through the producer buffer, drained by a background task,
+      so it can reach the transaction *after* the one that committed the message's offset: a crash
+      then loses the state change while the message is never read again;
+    - the commit timer takes the offsets acknowledged so far and commits while the agent is half-way
+      through the next message, so a transaction can hold some of that message's writes (its table
+      writes) and not others (its outputs, attached to the offset, go out with the next commit):
+      after a crash the state says the message was applied, its outputs were never committed.
+
+    ``tests/e2e/test_crash.py`` (``pricestream crash-test``) found both by killing the worker. The gate
+    is a lock: the agent holds it while it handles one message, publishes its changelog writes and its
+    outputs straight into the open transaction, and records the message as processed; a commit holds
+    it while it commits, and commits the offsets of every processed message. A transaction thus holds
+    all of a message's effects and its offset, or none of them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.processed: dict[TP, int] = {}         # next offset after the last message fully handled
+        self.unpublished: list = []                # changelog messages not yet handed to the producer
+
+    @contextlib.asynccontextmanager
+    async def message(self, tp: TP, offset: int) -> AsyncIterator[None]:
+        """Hold the gate while one message is handled; it counts as processed if the body finishes."""
+        async with self.lock:
+            yield
+            await self.publish_changelog()
+            self.processed[tp] = max(self.processed.get(tp, 0), offset + 1)
+
+    async def publish_changelog(self) -> None:
+        """Hand the table writes made so far to the producer: into the open transaction."""
+        while self.unpublished:
+            fut = self.unpublished.pop(0)
+            await fut.message.channel.publish_message(fut, wait=False)
+
+
+def gate(app) -> TransactionGate:
+    """The app's gate (one per app)."""
+    found = getattr(app, "_pricestream_gate", None)
+    if found is None:
+        found = app._pricestream_gate = TransactionGate()
+    return found
+
+
+_send_changelog = Collection.send_changelog
+_commit = TransactionManager.commit
+_on_rebalance = TransactionManager.on_rebalance
+_send = TransactionManager.send
+
+
+def _send_changelog_within_the_gate(self, partition, key, value, key_serializer=None, value_serializer=None):
+    """Under exactly_once a changelog write waits for the gate's publish_changelog instead of the buffer."""
+    if not self.app.in_transaction:
+        return _send_changelog(self, partition, key, value, key_serializer, value_serializer)
+    fut = self.changelog_topic.as_future_message(
+        key=key, value=value, partition=partition,
+        key_serializer=self.key_serializer if key_serializer is None else key_serializer,
+        value_serializer=self.value_serializer if value_serializer is None else value_serializer,
+        callback=self._on_changelog_sent, eager_partitioning=True)
+    gate(self.app).unpublished.append(fut)
+    return fut
+
+
+async def _commit_within_the_gate(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+    """Commit between two messages, with the offsets of every message whose effects are in the transaction."""
+    the_gate = gate(self.app)
+    async with the_gate.lock:
+        await the_gate.publish_changelog()          # writes made outside an agent's message, if any
+        assigned = self.consumer.assignment()
+        merged = dict(offsets)
+        for tp, next_offset in the_gate.processed.items():
+            if tp in assigned and next_offset > merged.get(tp, -1):
+                merged[tp] = next_offset
+        return await _commit(self, merged, start_new_transaction)
+
+
+async def _send_in_the_source_transaction(self, topic: str, key, value, partition, timestamp, headers, *,
+                                          transactional_id=None):
+    """Send what an agent writes to a topic it does not consume in the transaction of its input.
+
+    Faust picks the transaction by the *destination* partition, which it looks up in the consumer's
+    metadata; a topic the worker only writes to is not in it, so Faust sent such messages with its
+    plain, non-transactional producer: every output was visible at once, committed or not, and was
+    written again when its input was processed again after a crash (duplicates), or never written
+    when the process died before the producer's next flush (lost). A message's effects belong to the
+    transaction of the partition its input came from, whatever topic and partition they go to (for its
+    changelog writes that is the same partition, so nothing changes for them).
+    """
+    event = current_event()
+    if event is None:           # not from an agent's message (a timer's): as Faust does
+        return await _send(self, topic, key, value, partition, timestamp, headers, transactional_id=transactional_id)
+    source = event.message
+    tid = self.transactional_id_format.format(
+        group_id=self.app.conf.id, tpg=TopicPartitionGroup(source.topic, source.partition,
+                                                           self.app.assignor.group_for_topic(source.topic)))
+    return await self.producer.send(topic, key, value, partition, timestamp, headers, transactional_id=tid)
+
+
+async def _on_rebalance_forgetting_revoked(self, assigned, revoked, newly_assigned) -> None:
+    for tp in revoked:
+        gate(self.app).processed.pop(tp, None)
+    await _on_rebalance(self, assigned, revoked, newly_assigned)
+
+
+def discard_local_tables(app) -> None:
+    """Under exactly_once, start a RocksDB table store empty: it is rebuilt from the changelog.
+
+    RocksDB keeps a table write as soon as it is made, committed or not, so after a crash it holds the
+    writes of the transaction that was aborted. At start Faust 0.15 reads every changelog from the
+    beginning (under exactly_once it never records a persisted offset) and overwrites them, except
+    a key that only the aborted transaction wrote (a SKU seen for the first time): that state never
+    was, and it would make the worker skip its message as already applied. Recovery reads
+    everything anyway, so starting empty costs nothing. (For a worker with ``store`` rocksdb://.)
+    """
+    if app.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE:
+        shutil.rmtree(app.conf.tabledir, ignore_errors=True)
 
 
 def apply() -> None:
     faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_the_broker
+    Collection.send_changelog = _send_changelog_within_the_gate
+    TransactionManager.commit = _commit_within_the_gate
+    TransactionManager.on_rebalance = _on_rebalance_forgetting_revoked
+    TransactionManager.send = _send_in_the_source_transaction

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
@@ -30,12 +32,17 @@ class KafkaDriver:
                            for p in range(settings.partitions)]
         self.consumer.assign(self.partitions)
         self.dead_letters: list[bytes] = []
+        self.keep_waiting = None        # see Lockstep.wait_committed: a crash test grants a restarted worker time
 
     def run_period(self, events: list, tick_time_ms: int) -> list[tuple[str, bytes]]:
         for record in events:
             self.producer.send_record(record)
-        self.producer.tick(tick_time_ms)        # returns once the tick's decisions are committed
+        self.before_tick()
+        self.producer.tick(tick_time_ms, keep_waiting=self.keep_waiting)    # returns once its decisions are committed
         return self._read_to_end()
+
+    def before_tick(self) -> None:
+        """Called with the period's events written, before the lockstep tick (a crash test kills here)."""
 
     def _read_to_end(self) -> list[tuple[str, bytes]]:
         ends = self.consumer.end_offsets(self.partitions)      # read_committed: the last stable offsets
@@ -59,9 +66,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def kafka_session(settings: Settings, local_broker: bool = True, progress=print) -> Iterator[tuple[KafkaDriver, WorkerProcess]]:
-    """A worker of its own (own topics prefix, own group, lockstep ticks) and a driver for it.
+def session_settings(settings: Settings, local_broker: bool = True, progress=print) -> Settings:
+    """Settings for a simulation's own worker: own topic prefix and group, lockstep ticks, a free port.
 
     With ``local_broker`` the project's own broker is started if it is not running.
     """
@@ -70,9 +76,19 @@ def kafka_session(settings: Settings, local_broker: bool = True, progress=print)
         status = LocalBroker(settings).start(progress=progress)
         settings = settings.replace(bootstrap_servers=status.bootstrap_servers)
     run = uuid.uuid4().hex[:8]
-    settings = settings.replace(topic_prefix=f"{settings.topic_prefix}sim-{run}.", app_id=f"pricestream-sim-{run}",
-                                clock_interval_s=0.0, commit_interval_s=0.05, web_port=_free_port())
-    worker = start_worker(settings, settings.home / "simulate" / f"worker-{run}.log")
+    return settings.replace(topic_prefix=f"{settings.topic_prefix}sim-{run}.", app_id=f"pricestream-sim-{run}",
+                            clock_interval_s=0.0, commit_interval_s=0.05, web_port=_free_port())
+
+
+def worker_log_path(settings: Settings) -> Path:
+    return settings.home / "simulate" / f"worker-{settings.app_id}.log"
+
+
+@contextlib.contextmanager
+def kafka_session(settings: Settings, local_broker: bool = True, progress=print) -> Iterator[tuple[KafkaDriver, WorkerProcess]]:
+    """A worker of its own (own topics prefix, own group, lockstep ticks) and a driver for it."""
+    settings = session_settings(settings, local_broker, progress)
+    worker = start_worker(settings, worker_log_path(settings))
     progress(f"worker started (policy {settings.pricing_policy}, topics {settings.topic_prefix}*, "
              f"log {worker.log_path})")
     driver = KafkaDriver(settings)
@@ -81,4 +97,10 @@ def kafka_session(settings: Settings, local_broker: bool = True, progress=print)
     finally:
         driver.close()
         worker.stop()
-        reset_topics(settings, app_id=settings.app_id)     # a run's topics are of no use afterwards
+        end_session(settings)
+
+
+def end_session(settings: Settings) -> None:
+    """A run's topics and worker data are of no use afterwards."""
+    reset_topics(settings, app_id=settings.app_id)
+    shutil.rmtree(settings.worker_data_dir(), ignore_errors=True)
