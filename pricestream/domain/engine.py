@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pricestream.domain.demand_model import DemandModel, PeriodCounts, units_std
+from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, units_std
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
 from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
 from pricestream.domain.learned_pricing import learned_policy
@@ -26,7 +26,6 @@ from schemas.records import (
     PriceChange, RestockOrder,
 )
 
-DAY_MS = 86_400_000
 DEFAULT_PRIOR_ELASTICITY = -2.0   # before the pool has learned anything: a typical retail elasticity
 PRICING_POLICIES = {**BASELINE_POLICIES, "learned": learned_policy}
 RESTOCK_POLICIES = {**BASELINE_RESTOCK_POLICIES, "learned": learned_restock_policy}
@@ -206,7 +205,7 @@ class Engine:
             self._reprice(state, now, outputs)
         elif self.config.pricing_policy in REPRICE_EVERY_PERIOD:
             self._reprice(state, now, outputs, periodic=True)
-        self._restock_check(state, now, outputs)
+        self._restock_check(state, now, competitor, outputs)
         outputs.append(self._forecast(state, now, closed, competitor))
         return outputs
 
@@ -253,11 +252,11 @@ class Engine:
         state.price = guarded.price
         state.last_price_change_ms = now
 
-    def _restock_check(self, state: SkuState, now: int, outputs: list) -> None:
+    def _restock_check(self, state: SkuState, now: int, competitor: float | None, outputs: list) -> None:
         if not state.stock_known:
             return      # ordering against an unknown shelf would guess; the inventory feed tells
         entry = state.catalog
-        proposal = self._restock(entry, state.stock, state.demand, state.price, _cheapest_in_stock(state))
+        proposal = self._restock(entry, state.stock, state.demand, state.price, competitor)
         if proposal is None:
             return
         state.restock_seq += 1

@@ -35,7 +35,6 @@ from schemas.records import CatalogEntry
 
 GRID_POINTS = 64                      # candidate prices across the bounds: steps of about 1 % or less
 PACING_VIEWS_MAX_PERIODS = 24 * 14    # views are forecast this far at most; beyond, at the same mean rate
-DAY_MS = 86_400_000
 
 
 def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
@@ -54,13 +53,12 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         prices = allowed if allowed.size else prices[:1]
         more_reasons.append("competitor-cap")
 
-    views_per_period = demand.expected_views(1)[0]
     horizon = pacing_horizon_periods(ctx)
-    capacity = None
-    if horizon is not None and ctx.on_hand > 0:
-        span = min(horizon, PACING_VIEWS_MAX_PERIODS)
-        views_per_period = demand.expected_views(max(1, math.ceil(span)))[0] / max(1, math.ceil(span))
-        capacity = ctx.on_hand / horizon
+    paced_stock = horizon is not None and ctx.on_hand > 0
+    capacity = ctx.on_hand / horizon if paced_stock else None
+    # views per period: the next period's, or the mean over the stock's horizon when pacing
+    span = max(1, math.ceil(min(horizon, PACING_VIEWS_MAX_PERIODS))) if paced_stock else 1
+    views_per_period = demand.expected_views(span)[0] / span
 
     margins = prices - entry.unit_cost
     rng = exploration_rng(params.seed, ctx.sku, ctx.now_ms)

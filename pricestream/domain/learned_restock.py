@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from pricestream.domain.demand_model import DAY_MS, DemandModel
 from pricestream.domain.inventory import RestockProposal, Stock, fixed_reorder_policy
 from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock_and_reorder_point
 from schemas.records import CatalogEntry
 
-if TYPE_CHECKING:
-    from pricestream.domain.demand_model import DemandModel
-
-DAY_MS = 86_400_000
 DISCRETE_BELOW_UNITS = 30.0      # lead-time demand below this mean: a count distribution, not a normal
 
 
-def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: "DemandModel | None" = None,
+def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandModel | None = None,
                            price: float | None = None, competitor_price: float | None = None,
                            ) -> RestockProposal | None:
     if not entry.restock_enabled:
@@ -60,16 +57,17 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: "DemandMod
                            lead_time_demand_sd=plan.lead_time_demand_sd)
 
 
+@dataclass(frozen=True, slots=True)
 class ReorderPlan:
-    __slots__ = ("reorder_point", "order_quantity", "safety_stock", "distribution",
-                 "lead_time_demand_mean", "lead_time_demand_sd")
+    reorder_point: float
+    order_quantity: float
+    safety_stock: float
+    distribution: str                   # of the lead-time demand: normal, poisson, negative-binomial
+    lead_time_demand_mean: float
+    lead_time_demand_sd: float
 
-    def __init__(self, reorder_point, order_quantity, safety_stock, distribution, mean, sd):
-        self.reorder_point, self.order_quantity, self.safety_stock = reorder_point, order_quantity, safety_stock
-        self.distribution, self.lead_time_demand_mean, self.lead_time_demand_sd = distribution, mean, sd
 
-
-def reorder_plan(entry: CatalogEntry, demand: "DemandModel", price: float,
+def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
                  competitor_price: float | None) -> ReorderPlan:
     """Reorder point, order quantity and safety stock for the SKU as its demand is now forecast."""
     periods_per_day = DAY_MS / demand.period_ms
