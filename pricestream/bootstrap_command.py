@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pricestream.bootstrap import Bootstrap, BootstrapError, bootstrap
+from pricestream.kafka_clients import connection
 from pricestream.settings import Settings
 from schemas.codec import encode, to_dict
 from schemas.records import ModelPrior
@@ -67,7 +68,7 @@ def publish(settings: Settings, priors: list[ModelPrior], timeout_s: float = 30)
     from schemas.topics import TOPICS_BY_NAME
 
     ensure_topics(settings, timeout_s, topics=[TOPICS_BY_NAME[ModelPrior.TOPIC]])
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers.split(","), acks="all", linger_ms=5)
+    producer = KafkaProducer(**connection(settings), acks="all", linger_ms=5)
     try:
         futures = [producer.send(settings.topic(ModelPrior.TOPIC), key=p.sku.encode(), value=encode(p))
                    for p in priors]

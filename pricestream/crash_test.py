@@ -28,6 +28,7 @@ from typing import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pricestream.kafka_clients import connection
 from pricestream.lockstep import Lockstep, LockstepTimeout
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import KafkaDriver, end_session, session_settings, worker_log_path
@@ -163,7 +164,7 @@ class CrashingDriver(KafkaDriver):
 
 def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[bytes]]:
     """Every committed event of the output topics, per topic, partition by partition in offset order."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection(settings), group_id=None,
                              isolation_level="read_committed", enable_auto_commit=False)
     try:
         tps = [TopicPartition(settings.topic(t), p) for t in OUTPUT_TOPICS for p in range(settings.partitions)]

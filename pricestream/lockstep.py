@@ -21,6 +21,7 @@ from kafka.errors import (
 )
 
 from pricestream.domain.ticks import ticks_for
+from pricestream.kafka_clients import connection
 from pricestream.settings import Settings
 from schemas.codec import encode
 from schemas.records import Tick
@@ -36,7 +37,7 @@ class Lockstep:
     def __init__(self, settings: Settings, group_id: str | None = None, poll_s: float = 0.02):
         self.group_id = group_id or settings.app_id
         self.poll_s = poll_s
-        self._admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers.split(","),
+        self._admin = KafkaAdminClient(**connection(settings),
                                        client_id=f"{self.group_id}-lockstep")
 
     def committed(self) -> dict[Position, int]:
@@ -93,7 +94,7 @@ class LockstepProducer:
         self.lockstep = Lockstep(settings)
         self._ends: dict[Position, int] = {}
         self._pending = []
-        self._producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers.split(","), acks="all",
+        self._producer = KafkaProducer(**connection(settings), acks="all",
                                        linger_ms=2)
 
     def send_record(self, record) -> None:

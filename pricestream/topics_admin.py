@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 import kafka.errors as kafka_errors
 from kafka.admin import KafkaAdminClient
 
+from pricestream.kafka_clients import connection
 from pricestream.settings import Settings
 from schemas.topics import TOPICS, TopicSpec
 
@@ -40,7 +41,7 @@ def admin_client(settings: Settings, timeout_s: float = 30) -> Iterator[KafkaAdm
         remaining = deadline - time.monotonic()
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=settings.bootstrap_servers.split(","),
+                **connection(settings),
                 client_id=f"{settings.app_id}-topics-admin",
                 bootstrap_timeout_ms=int(max(1.0, min(remaining, 10.0)) * 1000),
                 request_timeout_ms=int(max(5.0, timeout_s) * 1000),

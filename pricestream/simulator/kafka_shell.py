@@ -11,6 +11,7 @@ from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pricestream.kafka_clients import connection
 from pricestream.lockstep import LockstepProducer
 from pricestream.settings import Settings
 from pricestream.topics_admin import reset_topics
@@ -25,7 +26,7 @@ class KafkaDriver:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.producer = LockstepProducer(settings)
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","),
+        self.consumer = KafkaConsumer(**connection(settings),
                                       isolation_level="read_committed", enable_auto_commit=False,
                                       group_id=None, auto_offset_reset="earliest")
         self.partitions = [TopicPartition(settings.topic(t), p) for t in OUTPUT_TOPICS

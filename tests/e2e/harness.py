@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
+from pricestream.kafka_clients import connection
 from pricestream.lockstep import LockstepProducer
 from pricestream.settings import Settings
 from pricestream.worker_process import WorkerProcess
@@ -43,7 +44,7 @@ class Outputs:
 
     def __post_init__(self):
         self._consumer = KafkaConsumer(
-            *(self.settings.topic(t) for t in OUTPUT_TOPICS), bootstrap_servers=self.settings.bootstrap_servers,
+            *(self.settings.topic(t) for t in OUTPUT_TOPICS), **connection(self.settings),
             isolation_level="read_committed", auto_offset_reset="earliest", group_id=None)
 
     def wait_for(self, predicate, timeout_s: float = 60, worker: WorkerProcess | None = None) -> dict:
