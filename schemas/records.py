@@ -103,7 +103,8 @@ class CatalogEntry:
     max_price: float = spec("Highest price the engine may set.", **_PRICE)
     lead_time_days_mean: float = spec("Mean supplier lead time in days.", minimum=0, maximum=365)
     lead_time_days_std: float = spec("Standard deviation of the lead time in days.", minimum=0, maximum=365)
-    service_level: float = spec("Target probability of not stocking out in a replenishment cycle.",
+    service_level: float = spec("Service-level target: the fill rate (share of demand served from stock), or with "
+                                "service_kind 'cycle' the chance of no stock-out in a replenishment cycle.",
                                 exclusiveMinimum=0, exclusiveMaximum=1)
     order_cost: float = spec("Fixed cost of placing one restock order.", minimum=0, maximum=MAX_PRICE)
     holding_cost_rate: float = spec("Annual holding cost as a fraction of unit cost.", minimum=0, maximum=10)
@@ -128,6 +129,9 @@ class CatalogEntry:
     sell_until_ms: int | None = spec(
         "End of the selling season, ms since the epoch: with restocking off, the learned policy paces the "
         "stock on hand to last until then.", None, **_TIME)
+    service_kind: Literal["fill-rate", "cycle"] = spec(
+        "What service_level measures for the learned restock policy: 'fill-rate' (type 2, the share of "
+        "demand served from stock) or 'cycle' (type 1, the chance of no stock-out in a cycle).", "fill-rate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,7 @@ class RestockOrder:
     lead_time_days_mean: float = spec("Expected lead time in days.", minimum=0)
     service_level: float = spec("Service-level target the quantities were set for.",
                                 exclusiveMinimum=0, exclusiveMaximum=1)
+    service_kind: Literal["fill-rate", "cycle"] = spec("What service_level measures (see the catalogue).")
     reasons: list[str] = spec("Machine-readable reason codes.", minItems=1,
                               items={"type": "string", "minLength": 1, "maxLength": 64})
     lead_time_demand_mean: float | None = spec(

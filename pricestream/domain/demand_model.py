@@ -51,6 +51,7 @@ class DemandModel:
     views: ForecasterSelector | None = None          # made at the second tick, once the period length is known
     period_ms: int | None = None
     periods_closed: int = 0
+    units_seen: int = 0                              # sold in the closed periods: the conversion's own evidence
     # SKUs with allowed price points only: per point (whole cents), the views and units seen at it. A
     # handful of prices can be learned one by one, without trusting the log-log form between them.
     point_counts: dict[str, list[int]] = field(default_factory=dict)
@@ -85,6 +86,7 @@ class DemandModel:
                 counts[0] += closed.views
                 counts[1] += closed.units
         self.periods_closed += 1
+        self.units_seen += closed.units
 
     # -- what policies ask -----------------------------------------------------------------------
     def expected_views(self, horizon: int = 1) -> tuple[float, float]:
@@ -139,7 +141,7 @@ class DemandModel:
     def to_state(self) -> dict:
         return {"elasticity": self.elasticity.to_state(),
                 "views": None if self.views is None else self.views.to_state(),
-                "period_ms": self.period_ms, "periods_closed": self.periods_closed,
+                "period_ms": self.period_ms, "periods_closed": self.periods_closed, "units_seen": self.units_seen,
                 "point_counts": {k: list(v) for k, v in self.point_counts.items()},
                 "competitor_response": self.competitor_response.to_state()}
 
@@ -147,7 +149,7 @@ class DemandModel:
     def from_state(cls, d: dict) -> "DemandModel":
         return cls(elasticity=ElasticityEstimator.from_state(d["elasticity"]),
                    views=None if d["views"] is None else ForecasterSelector.from_state(d["views"]),
-                   period_ms=d["period_ms"], periods_closed=d["periods_closed"],
+                   period_ms=d["period_ms"], periods_closed=d["periods_closed"], units_seen=d.get("units_seen", 0),
                    point_counts={k: list(v) for k, v in d.get("point_counts", {}).items()},
                    competitor_response=CompetitorResponse.from_state(d["competitor_response"])
                    if "competitor_response" in d else CompetitorResponse.new())

@@ -271,6 +271,7 @@ class Engine:
             safety_stock=proposal.safety_stock, inventory_position=position_before,
             on_hand=state.stock.on_hand, on_order=on_order_before,
             lead_time_days_mean=entry.lead_time_days_mean, service_level=entry.service_level,
+            service_kind=entry.service_kind,
             reasons=list(proposal.reasons), lead_time_demand_mean=proposal.lead_time_demand_mean,
             lead_time_demand_sd=proposal.lead_time_demand_sd,
         ))

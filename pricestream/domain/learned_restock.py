@@ -6,17 +6,29 @@ quantity, and it also covers a position that fell well below r at once (a big or
 Q would leave short. Why (r, Q) and not a periodic order-up-to: ticks come every period, far more often
 than orders, so review is as good as continuous, and Q trades the order cost against holding cost.
 
-- **Lead-time demand** is the demand model's forecast of units over the lead time plus one period
-  (the review delay), at the current price and competitor: its mean and variance come from the views
-  forecast and the conversion (``DemandModel.expected_units``), plus the lead time's own variability
+- **Lead-time demand** is the demand model's forecast of units per day (the next day's, at the typical
+  price and the current competitor: views forecast x conversion, ``DemandModel.expected_units``) over
+  the lead time plus one period (the review delay), plus the lead time's own variability
   (``lead_time_demand``: var += d^2 sd_L^2).
-- **Reorder point** meets the catalogue's ``service_level`` as a cycle service level (the chance of
-  no stock-out between an order and its arrival). Slow movers, with a few units per lead time, use a
-  Poisson or negative binomial (variance above the mean) instead of the normal approximation.
+- **Reorder point** meets the catalogue's ``service_level`` as a fill rate by default (type 2: the
+  smallest r whose expected shortage per cycle is at most (1 - target) x Q), or as a cycle service
+  level (type 1: the chance of no stock-out between an order and its arrival) when the catalogue's
+  ``service_kind`` is ``cycle``. A fill rate is what a shop means by "98 % of demand served", and
+  with an EOQ of weeks of demand it needs far less safety stock than the same number read as a cycle
+  service level. Slow movers, with a few units per lead time, use a Poisson or negative binomial
+  (variance above the mean) instead of the normal approximation.
 - **Q** is the EOQ sqrt(2 K D / h) with the forecast's annual demand D, the order cost K and the
   holding cost h = unit cost x holding rate, at least one unit.
 
 Orders already placed count in the position, so one need is never ordered twice.
+
+**Warm-up.** Until its model has a day of the SKU's own periods behind it (a full daily cycle of
+traffic) and a few units sold (``WARM_UP_UNITS``: the conversion's own evidence), the policy does not
+trust it where the catalogue has a fixed rule: the first hours' forecast leans on priors that can be
+many times off for a slow mover, and an order placed on them is stock held for months. The fixed rule
+keeps the shelf meanwhile (reason ``cold-start``). Without a fixed rule the young model's plan is the
+best there is, and it orders (also reason ``cold-start``): an empty shelf would never sell, so never
+learn.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock
 from schemas.records import CatalogEntry
 
 DISCRETE_BELOW_UNITS = 30.0      # lead-time demand below this mean: a count distribution, not a normal
+WARM_UP_UNITS = 3                # units sold before the learned plan replaces the catalogue's fixed rule
 
 
 def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandModel | None = None,
@@ -38,8 +51,10 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
                            ) -> RestockProposal | None:
     if not entry.restock_enabled:
         return None
-    if demand is None or demand.period_ms is None or price is None:
-        # nothing learned yet: the catalogue's fixed rule, if it has one, keeps the shelf until then
+    learned = demand is not None and demand.period_ms is not None and price is not None
+    has_fixed_rule = entry.reorder_point is not None and entry.order_up_to is not None
+    if not learned or (has_fixed_rule and not warmed_up(demand)):
+        # not learned enough yet: the catalogue's fixed rule, if it has one, keeps the shelf until then
         fixed = fixed_reorder_policy(entry, stock)
         return None if fixed is None else dataclasses.replace(fixed, reasons=(*fixed.reasons, "cold-start"))
     plan = reorder_plan(entry, demand, demand.typical_price() if demand.competitor_response.periods else price,
@@ -52,9 +67,15 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
         return None
     return RestockProposal(quantity=quantity, reorder_point=plan.reorder_point,
                            order_up_to=plan.reorder_point + plan.order_quantity, safety_stock=plan.safety_stock,
-                           reasons=("position-at-or-below-reorder-point", f"lead-time-demand:{plan.distribution}"),
+                           reasons=("position-at-or-below-reorder-point", f"lead-time-demand:{plan.distribution}",
+                                    *(() if warmed_up(demand) else ("cold-start",))),
                            lead_time_demand_mean=plan.lead_time_demand_mean,
                            lead_time_demand_sd=plan.lead_time_demand_sd)
+
+
+def warmed_up(demand: DemandModel) -> bool:
+    """The model has closed a full day of the SKU's own periods and seen a few of its units sold."""
+    return demand.periods_closed * demand.period_ms >= DAY_MS and demand.units_seen >= WARM_UP_UNITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +92,28 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
                  competitor_price: float | None) -> ReorderPlan:
     """Reorder point, order quantity and safety stock for the SKU as its demand is now forecast."""
     periods_per_day = DAY_MS / demand.period_ms
-    horizon = max(1, math.ceil((entry.lead_time_days_mean + 1 / periods_per_day) * periods_per_day))
-    mean, var = demand.expected_units(price, competitor_price, horizon)
-    days = horizon / periods_per_day
-    daily_mean, daily_var = mean / days, var / days
+    # the rate is the next day's forecast (a whole daily cycle, so the hour of day does not bias it),
+    # carried over the lead time: a young model's trend extrapolated over weeks of periods is noise,
+    # and once swung a slow mover's reorder point from 5 units to 755 in one tick
+    day = max(1, round(periods_per_day))
+    mean, var = demand.expected_units(price, competitor_price, day)
+    daily_mean, daily_var = mean * periods_per_day / day, var * periods_per_day / day
+    days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
     lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
-    discrete = lt_mean < DISCRETE_BELOW_UNITS
-    point = safety_stock_and_reorder_point(lt_mean, lt_var, entry.service_level, discrete=discrete)
+    quantity = order_quantity(entry, daily_mean)
+    point = safety_stock_and_reorder_point(lt_mean, lt_var, entry.service_level, kind=entry.service_kind,
+                                           order_quantity=quantity, discrete=lt_mean < DISCRETE_BELOW_UNITS)
+    # a fill-rate r below zero (a cycle may lose more than the whole lead-time demand) could never be
+    # reached by a position that cannot go negative under lost sales: order when the shelf is empty
+    reorder_point = max(float(point.reorder_point), 0.0)
+    return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, point.distribution,
+                       lt_mean, math.sqrt(lt_var))
+
+
+def order_quantity(entry: CatalogEntry, daily_mean: float) -> float:
+    """Q: the EOQ at the forecast's annual demand, whole units, at least one."""
     holding = entry.unit_cost * entry.holding_cost_rate
     annual = daily_mean * 365.0
     if holding > 0 and annual > 0 and entry.order_cost > 0:
-        quantity = max(1.0, math.ceil(eoq(entry.order_cost, holding, annual)[0]))
-    else:
-        quantity = max(1.0, math.ceil(daily_mean))     # no trade-off to make: a day's demand at a time
-    return ReorderPlan(float(point.reorder_point), quantity, float(point.safety_stock), point.distribution,
-                       lt_mean, math.sqrt(lt_var))
+        return max(1.0, math.ceil(eoq(entry.order_cost, holding, annual)[0]))
+    return max(1.0, math.ceil(daily_mean))     # no trade-off to make: a day's demand at a time

@@ -8,7 +8,8 @@ import zlib
 
 import numpy as np
 
-from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock_and_reorder_point
+from pricestream.domain.learned_restock import DISCRETE_BELOW_UNITS, order_quantity
+from pricestream.domain.replenishment import lead_time_demand, safety_stock_and_reorder_point
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.market import Market, safe_ratio
 from pricestream.simulator.scenario import DAY_MS, Scenario
@@ -144,8 +145,8 @@ def format_report(report: dict, policy: str) -> str:
 
 def _informed_restock_figures(spec, b, period_ms: int) -> dict:
     """A perfectly informed (r, Q) policy replayed on the same demand: one that knows the true mean
-    demand at the prices charged, with r for the service level and Q the EOQ (the restock calculators
-    the learned policy uses, fed with the truth instead of a forecast), facing the very units asked for
+    demand at the prices charged, with r for the catalogue's service target and Q the EOQ (the restock
+    calculators the learned policy uses, fed with the truth instead of a forecast), facing the very units asked for
     each period, the same starting stock and lead times drawn from the catalogue's distribution. The
     learned policy's average on hand is compared with this replay's."""
     inv = spec.inventory
@@ -154,10 +155,10 @@ def _informed_restock_figures(spec, b, period_ms: int) -> dict:
     per_day = DAY_MS / period_ms
     daily = statistics.fmean(b.demand_path) * per_day
     mean, var = lead_time_demand(daily, daily, inv.lead_time_days_mean, inv.lead_time_days_std)
-    r = safety_stock_and_reorder_point(mean, var, inv.service_level, discrete=mean < 30).reorder_point
-    holding = spec.unit_cost * inv.holding_cost_rate
-    q = eoq(inv.order_cost, holding, daily * 365)[0] if holding > 0 and inv.order_cost > 0 and daily > 0 \
-        else max(daily, 1.0)
+    entry = spec.catalog_entry(0, None)
+    q = order_quantity(entry, daily)
+    r = max(0.0, safety_stock_and_reorder_point(mean, var, entry.service_level, kind=entry.service_kind,
+                                                order_quantity=q, discrete=mean < DISCRETE_BELOW_UNITS).reorder_point)
     rng = np.random.default_rng([zlib.crc32(spec.sku.encode()), len(b.demanded_path)])
     on_hand = float(spec.initial_on_hand(len(b.demanded_path)))
     arrivals: list[tuple[float, float]] = []          # (period it arrives in, units)

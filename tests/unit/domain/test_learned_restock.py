@@ -5,6 +5,7 @@ import math
 from pricestream.domain.demand_model import DemandModel, PeriodCounts
 from pricestream.domain.inventory import Stock
 from pricestream.domain.learned_restock import learned_restock_policy, reorder_plan
+from pricestream.domain.replenishment import normal_loss
 from schemas.examples import catalog_entry
 
 HOUR_MS = 3_600_000
@@ -19,7 +20,7 @@ def learned_model(views_per_hour: int, units_per_hour: float, periods: int = 24 
 
 
 def test_a_fast_mover_gets_a_normal_reorder_point_around_its_lead_time_demand():
-    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95)
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95, service_kind="cycle")
     plan = reorder_plan(entry, learned_model(200, 2.0), 20.0, None)
     # about 2 units an hour over 4 days and an hour: ~194 units
     assert plan.distribution == "normal"
@@ -29,8 +30,48 @@ def test_a_fast_mover_gets_a_normal_reorder_point_around_its_lead_time_demand():
     assert abs(plan.order_quantity - math.ceil(math.sqrt(2 * 20 * 48 * 365 / 2.5))) <= 10
 
 
+def test_a_fill_rate_target_lets_a_cycle_short_by_its_share_of_q():
+    """Type 2: expected units short per cycle = (1 - target) x Q, so with Q of days of demand the
+    reorder point can sit below the mean lead-time demand, and always below the cycle-service one."""
+    model = learned_model(200, 2.0)
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95)
+    fill = reorder_plan(entry, model, 20.0, None)
+    cycle = reorder_plan(catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95,
+                                       service_kind="cycle"), model, 20.0, None)
+    assert fill.reorder_point < cycle.reorder_point
+    z = (fill.reorder_point - fill.lead_time_demand_mean) / fill.lead_time_demand_sd
+    short = fill.lead_time_demand_sd * normal_loss(z)
+    assert abs(short - 0.05 * fill.order_quantity) / (0.05 * fill.order_quantity) < 1e-6
+
+
+def test_a_fill_rate_reorder_point_never_goes_below_an_empty_shelf():
+    # Q of months of demand: the fill-rate r is negative, which a lost-sales position never reaches
+    entry = catalog_entry(lead_time_days_mean=0.5, lead_time_days_std=0.0, service_level=0.9, order_cost=5000.0)
+    plan = reorder_plan(entry, learned_model(200, 2.0), 20.0, None)
+    assert plan.reorder_point == 0.0 and plan.safety_stock == -plan.lead_time_demand_mean
+
+
+def test_a_young_model_is_not_trusted_with_an_order():
+    """Under a day of its own periods the forecast leans on priors: the fixed rule keeps the shelf."""
+    fixed = catalog_entry(reorder_point=5, order_up_to=20)
+    young = learned_model(200, 2.0, periods=23)
+    proposal = learned_restock_policy(fixed, Stock(on_hand=2), young, 20.0, None)
+    assert proposal.quantity == 18 and "cold-start" in proposal.reasons
+    grown = learned_model(200, 2.0, periods=24)
+    assert "cold-start" not in learned_restock_policy(fixed, Stock(on_hand=2), grown, 20.0, None).reasons
+    # a slow mover's day: two days of periods but under WARM_UP_UNITS sold
+    assert "cold-start" in learned_restock_policy(fixed, Stock(on_hand=2), learned_model(3, 0.02, 48), 20.0, None).reasons
+
+
+def test_without_a_fixed_rule_a_young_model_still_orders_for_an_empty_shelf():
+    # an empty shelf never sells, so it would never learn: the young plan is the best there is
+    no_rule = catalog_entry(reorder_point=None, order_up_to=None)
+    proposal = learned_restock_policy(no_rule, Stock(on_hand=0), learned_model(200, 2.0, periods=3), 20.0, None)
+    assert proposal is not None and proposal.quantity >= 1 and "cold-start" in proposal.reasons
+
+
 def test_a_slow_mover_gets_a_count_distribution_and_whole_units():
-    entry = catalog_entry(lead_time_days_mean=5.0, lead_time_days_std=1.0, service_level=0.95)
+    entry = catalog_entry(lead_time_days_mean=5.0, lead_time_days_std=1.0, service_level=0.95, service_kind="cycle")
     plan = reorder_plan(entry, learned_model(3, 0.02), 20.0, None)
     assert plan.distribution in ("poisson", "negative-binomial")
     assert plan.reorder_point == int(plan.reorder_point) and plan.reorder_point >= 1

@@ -21,7 +21,7 @@ def price_change(sku="S1", reasons=("competitor-undercut", "clamped:max-step"), 
 
 def restock(sku="S1"):
     return RestockOrder(1, f"ro-{sku}", f"r-{sku}", sku, TICK_MS, "fixed-reorder", 15, 5.0, 20.0, None, 5.0, 5.0,
-                        0.0, 3.0, 0.95, ["below-reorder-point"])
+                        0.0, 3.0, 0.95, "fill-rate", ["below-reorder-point"])
 
 
 def forecast(sku="S1", observed=3, expected=2.5, t=TICK_MS):
