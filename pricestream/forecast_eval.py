@@ -33,10 +33,11 @@ import math
 import os
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ["evaluate", "prequential_forecasts", "score", "ets_refit_forecasts", "run_forecast_eval",
-           "evaluate_ets_refit", "engine_forecaster"]
+           "evaluate_ets_refit", "engine_forecaster", "forecast_eval_runs", "ForecastRuns"]
 
 _SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -255,6 +256,20 @@ class _Snarimax:
 
 
 # -- the report --------------------------------------------------------------------------------------
+Forecasts = list[tuple[int, list[float]]]
+
+
+@dataclass
+class ForecastRuns:
+    """What every model forecast at every step (as :func:`prequential_forecasts`): the report's plots."""
+    series: list[float]
+    horizon: int
+    engine: Forecasts
+    engine_std: list[list[float]]            # the engine's predictive sd, step by step like ``engine``
+    baselines: dict[str, Forecasts] = field(default_factory=dict)    # by the report's key
+    dates: list[Any] | None = None           # each value's date, when the rows were sorted by one
+
+
 def _both(series, forecasts, horizon) -> dict[str, Any]:
     river = score(series, forecasts, horizon, aligned=False)
     aligned = score(series, forecasts, horizon, aligned=True)
@@ -266,6 +281,14 @@ def _both(series, forecasts, horizon) -> dict[str, Any]:
 def run_forecast_eval(csv: str, column: str, horizon: int, season: int, date_column: str | None = None, *,
                       weekly: int | None = None, grace_period: int | None = None, snarimax: bool = True,
                       processes: int | None = None) -> dict[str, Any]:
+    """The report of :func:`forecast_eval_runs`, without the forecasts."""
+    return forecast_eval_runs(csv, column, horizon, season, date_column, weekly=weekly, grace_period=grace_period,
+                              snarimax=snarimax, processes=processes)[0]
+
+
+def forecast_eval_runs(csv: str, column: str, horizon: int, season: int, date_column: str | None = None, *,
+                       weekly: int | None = None, grace_period: int | None = None, snarimax: bool = True,
+                       processes: int | None = None) -> tuple[dict[str, Any], ForecastRuns]:
     """Evaluate the engine's forecaster and the baselines on one column of a CSV file.
 
     Rows are sorted by ``date_column`` when given; missing values are dropped (and counted). Every
@@ -275,6 +298,8 @@ def run_forecast_eval(csv: str, column: str, horizon: int, season: int, date_col
         {"series", "n", "horizon", "season", "grace_period", "protocol",
          "engine": {"mae_by_horizon", "mean_mae", "chosen", "chosen_counts", "aligned"},
          "seasonal_naive": {...}, "statsmodels_ets": {..., "n_fallback"}, "snarimax": {...}}
+
+    and every model's forecasts (:class:`ForecastRuns`).
     """
     import pandas as pd
 
@@ -290,14 +315,17 @@ def run_forecast_eval(csv: str, column: str, horizon: int, season: int, date_col
     values = pd.to_numeric(frame[column], errors="coerce")
     dropped = int(values.isna().sum())
     series = [float(v) for v in values.dropna()]
+    dates = list(frame["_date"][values.notna()]) if date_column is not None else None
     horizon, grace = _check(series, horizon, grace_period)
 
     chosen: Counter[str] = Counter()
     last: dict[str, Any] = {}
+    engine_std: list[list[float]] = []
 
     def record(model) -> None:
         chosen.update([model.chosen])
         last["chosen"] = model.chosen
+        engine_std.append([float(v) for v in model.forecast_std(horizon)])     # read-only: for the plots
 
     engine = prequential_forecasts(series, lambda: engine_forecaster(season, weekly), horizon, grace, on_step=record)
     naive = prequential_forecasts(series, lambda: SeasonalNaive(season), horizon, grace)
@@ -311,10 +339,13 @@ def run_forecast_eval(csv: str, column: str, horizon: int, season: int, date_col
         "seasonal_naive": _both(series, naive, horizon),
         "statsmodels_ets": {**_both(series, ets, horizon), "n_fallback": fallbacks},
     }
+    runs = ForecastRuns(series, horizon, engine, engine_std, {"seasonal_naive": naive, "statsmodels_ets": ets},
+                        dates)
     if snarimax:
         try:
-            report["snarimax"] = _both(series, prequential_forecasts(series, lambda: _Snarimax(season), horizon,
-                                                                     grace), horizon)
+            forecasts = prequential_forecasts(series, lambda: _Snarimax(season), horizon, grace)
+            report["snarimax"] = _both(series, forecasts, horizon)
+            runs.baselines["snarimax"] = forecasts
         except Exception as exc:     # noqa: BLE001 - optional baseline: report why it is missing
             report["snarimax"] = {"error": f"{type(exc).__name__}: {exc}"}
-    return report
+    return report, runs

@@ -33,9 +33,19 @@ def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, externa
 
 
 def run_simulate(args, settings: Settings) -> int:
+    report_html = getattr(args, "report", None)
+    if report_html:
+        from pricestream.report_html import ReportPathError, check_report_path
+
+        try:
+            check_report_path(report_html)
+        except ReportPathError as exc:
+            print(f"pricestream simulate: {exc}", file=sys.stderr)
+            return 2
     scenario = scenario_for(args)
     first = scenario.seed if args.seed is None else args.seed
     reports = []
+    plotted = None          # the first seed's run: the HTML report's charts
     for seed in range(first, first + args.seeds):
         if not args.quiet:
             print(f"{scenario.name}: policy {settings.pricing_policy}, seed {seed}, {scenario.periods} periods"
@@ -44,6 +54,8 @@ def run_simulate(args, settings: Settings) -> int:
         result.report["policy"] = settings.pricing_policy
         result.report["restock_policy"] = settings.restock_policy
         reports.append(result.report)
+        if report_html and plotted is None:
+            plotted = result
         if args.seeds == 1:
             print(format_report(result.report, settings.pricing_policy))
     output: dict = reports[0]
@@ -53,6 +65,11 @@ def run_simulate(args, settings: Settings) -> int:
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(output, indent=2))
         print(f"report written to {args.report_json}", file=sys.stderr)
+    if report_html:
+        from pricestream.simulator.plots import write_simulation_report
+
+        path = write_simulation_report(report_html, plotted.report, plotted.market, output.get("summary"))
+        print(f"HTML report written to {path}", file=sys.stderr)
     return 0
 
 

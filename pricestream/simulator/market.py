@@ -56,6 +56,14 @@ class SkuBooks:
     sold_path: list[int] = field(default_factory=list)
     forecasts_scored: int = 0
     last_forecast: dict | None = None
+    # for the report's plots only (nothing decides on them), per period: the engine's forecast of units
+    # sold and its predictive standard deviation (None before its first), the reorder point as of the
+    # latest restock order (the catalogue's before any); and the restocks as (period, units)
+    forecast_path: list[float | None] = field(default_factory=list)
+    forecast_std_path: list[float | None] = field(default_factory=list)
+    reorder_point_path: list[float | None] = field(default_factory=list)
+    restocks_ordered: list[tuple[int, int]] = field(default_factory=list)    # period it is ordered before
+    restocks_arrived: list[tuple[int, int]] = field(default_factory=list)    # period it arrives in
 
 
 @dataclass
@@ -67,6 +75,8 @@ class SkuMarket:
     price: float                                    # what the shop charges (list price until decided)
     arrivals: list[tuple[int, str, int]] = field(default_factory=list)   # heap of (time, restock_id, units)
     pending_forecast: float | None = None           # the engine's forecast of units for the coming period
+    pending_forecast_std: float | None = None
+    reorder_point: float | None = None              # the latest restock order's (the catalogue's before any)
     books: SkuBooks = field(default_factory=SkuBooks)
     seq: int = 0
 
@@ -85,7 +95,8 @@ class Market:
                 spec=spec, rng=np.random.default_rng([self.seed, index]),
                 competitors=CompetitorMarket(spec, np.random.default_rng([self.seed, index, 1]),
                                              scenario.period_ms, scenario.start_time_ms),
-                on_hand=spec.initial_on_hand(scenario.periods), price=spec.list_price)
+                on_hand=spec.initial_on_hand(scenario.periods), price=spec.list_price,
+                reorder_point=spec.inventory.reorder_point)
 
     # -- what the shop sees -------------------------------------------------------------------
     def opening_events(self) -> list:
@@ -105,18 +116,19 @@ class Market:
         period_ms = self.scenario.period_ms
         events = []
         for sku, m in self.skus.items():
-            events += self._receipts(m, start, period_ms)
+            events += self._receipts(m, t, start, period_ms)
             for obs in m.competitors.step(t, m.price):
                 events.append(CompetitorPrice(SCHEMA_VERSION, m.next_id("comp"), sku, start, obs.name,
                                               obs.price, obs.in_stock))
             events += self._trade(m, t, start, period_ms)
         return events
 
-    def _receipts(self, m: SkuMarket, start: int, period_ms: int) -> list:
+    def _receipts(self, m: SkuMarket, t: int, start: int, period_ms: int) -> list:
         events = []
         while m.arrivals and m.arrivals[0][0] < start + period_ms:
             _, restock_id, units = heapq.heappop(m.arrivals)
             m.on_hand += units
+            m.books.restocks_arrived.append((t, units))
             events.append(InventoryEvent(SCHEMA_VERSION, m.next_id("receipt"), m.spec.sku, start, "receipt",
                                          units, restock_id))
         return events
@@ -143,7 +155,10 @@ class Market:
             books.floor_abs_error += abs(expected - sold)
             books.naive_abs_error += abs(books.sold_path[-season] - sold)
             books.forecasts_scored += 1
-        m.pending_forecast = None
+        books.forecast_path.append(m.pending_forecast)
+        books.forecast_std_path.append(m.pending_forecast_std)
+        books.reorder_point_path.append(m.reorder_point)
+        m.pending_forecast = m.pending_forecast_std = None
         books.sold_path.append(sold)
 
         books.periods += 1
@@ -183,11 +198,14 @@ class Market:
             m.books.price_changes += 1
         elif topic == "demand-forecasts":
             m.pending_forecast = event["expected_units"]
+            m.pending_forecast_std = event["units_std"]
             m.books.last_forecast = event
         elif topic == "restock-orders":
             inv = m.spec.inventory
             m.books.restock_orders += 1
             m.books.ordering_cost += inv.order_cost
+            m.reorder_point = event["reorder_point"]
+            m.books.restocks_ordered.append((len(m.books.price_path), int(event["quantity"])))
             if not inv.restock_enabled:
                 return
             days = max(0.0, m.rng.normal(inv.lead_time_days_mean, inv.lead_time_days_std))

@@ -75,6 +75,7 @@ class SimulationResult:
     report: dict
     decisions: list[tuple[str, bytes]] = field(default_factory=list)   # in the order the market applied them
     dead_letters: int = 0
+    market: Market | None = field(default=None, compare=False, repr=False)   # its books: the report's plots
 
 
 def simulate(scenario: Scenario, driver: Driver, seed: int | None = None,
@@ -104,7 +105,8 @@ def simulate(scenario: Scenario, driver: Driver, seed: int | None = None,
             progress(t + 1, scenario.periods, time.monotonic() - started)
     market.finish()
     dead = len(getattr(driver, "dead_letters", []))
-    return SimulationResult(report=build_report(scenario, market, seed), decisions=all_decisions, dead_letters=dead)
+    return SimulationResult(report=build_report(scenario, market, seed), decisions=all_decisions, dead_letters=dead,
+                            market=market)
 
 
 def progress_printer(stream=sys.stderr, every_s: float = 1.0) -> Callable[[int, int, float], None]:
