@@ -12,11 +12,13 @@ import threading
 import time
 import urllib.request
 
+import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import examples as ex
 from schemas.codec import encode
+from schemas.jsonschema_gen import schema_path
 from schemas.topics import INPUT_TOPICS
 from streams.counters import ForecastErrors, WorkerCounters
 from tests.e2e.harness import Outputs, Producer, isolated_settings, offline_replay, start_worker
@@ -199,6 +201,15 @@ def test_tail_finds_the_dead_letters_as_json_by_sku_and_live(worker):
     header, row = table.stdout.splitlines()
     assert header.startswith("time (UTC)") and "OPS-1" in row and "- -> 20.00" in row and "list-price" in row
     assert "(1 events; end of" in table.stderr
+
+    # --json: the events as they are on the topic, each valid against the published price-changes schema
+    as_json = pricestream(settings, "tail", "price-changes", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    changes = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert changes == seen["price-changes"]
+    validator = jsonschema.Draft202012Validator(json.loads(schema_path("price-changes").read_text()))
+    for change in changes:
+        validator.validate(change)
 
     # --follow: starts at the end, shows what comes next, and Ctrl-C ends it cleanly
     follow = subprocess.Popen([sys.executable, "-m", "pricestream.cli", "tail", "dead-letter", "--follow"],
