@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
-from pricestream.kafka_clients import connection
+from pricestream.kafka_clients import check_login, connection
 from pricestream.settings import Settings
 
 TAIL_TOPICS = ("price-changes", "restock-orders", "dead-letter", "demand-forecasts")
@@ -143,6 +143,7 @@ def tail(settings: Settings, options: TailOptions, out: TextIO = sys.stdout, err
     from kafka import KafkaConsumer, TopicPartition
 
     name = settings.topic(options.topic)
+    check_login(settings)           # a refused login fails now, with the reason, not after a bootstrap timeout
     consumer = KafkaConsumer(**connection(settings), group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed",
                              client_id=f"{settings.app_id}-tail")

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import kafka.errors as kafka_errors
 from kafka.admin import KafkaAdminClient
 
-from pricestream.kafka_clients import connection
+from pricestream.kafka_clients import check_login, connection
 from pricestream.settings import Settings
 from schemas.topics import TOPICS, TopicSpec
 
@@ -34,6 +34,7 @@ class PartitionMismatchError(TopicAdminError):
 @contextlib.contextmanager
 def admin_client(settings: Settings, timeout_s: float = 30) -> Iterator[KafkaAdminClient]:
     """A connected admin client; retries until ``timeout_s`` while the cluster does not answer."""
+    check_login(settings, timeout_s=min(timeout_s, 10.0))      # a refused login is not retried: KafkaAuthError
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     admin = None

@@ -74,8 +74,9 @@ def session_settings(settings: Settings, local_broker: bool = True, progress=pri
     """
     if local_broker:
         from pricestream.localkafka import LocalBroker
-        status = LocalBroker(settings).start(progress=progress)
-        settings = settings.replace(bootstrap_servers=status.bootstrap_servers)
+        broker = LocalBroker(settings)
+        broker.start(progress=progress)
+        settings = broker.client_settings(settings)       # its address, and its CA in secure mode
     run = uuid.uuid4().hex[:8]
     return settings.replace(topic_prefix=f"{settings.topic_prefix}sim-{run}.", app_id=f"pricestream-sim-{run}",
                             clock_interval_s=0.0, commit_interval_s=0.05, web_port=_free_port())
