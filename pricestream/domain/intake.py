@@ -11,12 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pricestream.domain.demand_model import DAY_MS
 from pricestream.domain.engine import Engine, SkuState
 from schemas.codec import Delisting, PriorWithdrawal, Rejection, dead_letter, decode, to_dict
-from schemas.records import DeadLetter, PriceChange, RestockOrder, Tick
+from schemas.records import CatalogEntry, DeadLetter, ModelPrior, PriceChange, RestockOrder, Tick
 
 
 MAX_HELD_LETTERS = 100      # per unlisted SKU and period; more are dead-lettered at once
+# An event stamped further than this from its partition's last tick would count in a period it does not
+# belong to (and a far-future catalogue entry or competitor price would win "latest" for ever). Wide
+# enough for late mobile clients and a worker that was down for days.
+EVENT_TIME_WINDOW_MS = 7 * DAY_MS
+# catalogue entries and priors describe the SKU from some time on: an old one is still the latest
+_MAY_BE_OLD = (CatalogEntry, ModelPrior)
 
 
 @dataclass(slots=True)
@@ -93,6 +100,10 @@ def handle(engine: Engine, message: Message, store: StateStore, max_payload_byte
     state = store.get(message.key)
     if state is not None and message.offset <= state.applied_offsets.get(message.topic, -1):
         return Handled(replayed=True)       # already in this state: Faust delivered it again
+    if not isinstance(record, (Delisting, PriorWithdrawal)):
+        problem = event_time_problem(record, store.get(partition_key(message.partition)))
+        if problem:
+            return _rejected(message, Rejection("event-time-out-of-range", problem))
     if isinstance(record, PriorWithdrawal) and state is None:
         return Handled()                    # no prior to drop
     outcome = engine.apply(state, record)
@@ -128,6 +139,11 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
     index = store.get(partition_key(message.partition)) or PartitionIndex(message.partition)
     if message.offset <= index.last_tick_offset:
         return Handled(replayed=True)
+    if index.last_tick_ms is not None and tick.event_time_ms <= index.last_tick_ms:
+        if tick.event_time_ms == index.last_tick_ms:
+            return Handled(duplicate=True)      # the same period end again (a restarted live clock): no new period
+        return _rejected(message, Rejection("stale-tick", f"a tick for {tick.event_time_ms} came after the tick for "
+                                                          f"{index.last_tick_ms}: periods only move forward"))
     index.last_tick_offset = message.offset
     period_ms = None if index.last_tick_ms is None else tick.event_time_ms - index.last_tick_ms
     handled = Handled()
@@ -153,6 +169,19 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
     index.pooled_elasticity = pool.mean(default=index.pooled_elasticity)
     store.put(partition_key(message.partition), index)
     return handled
+
+
+def event_time_problem(record, index: PartitionIndex | None) -> str | None:
+    """Why the event's time is implausible next to its partition's last tick; None when it is not (or
+    no tick has come yet, so there is nothing to compare with)."""
+    if index is None or index.last_tick_ms is None:
+        return None
+    t, last, days = record.event_time_ms, index.last_tick_ms, EVENT_TIME_WINDOW_MS // DAY_MS
+    if t > last + EVENT_TIME_WINDOW_MS:
+        return f"event_time_ms {t} is more than {days} days after this partition's last tick ({last})"
+    if t < last - EVENT_TIME_WINDOW_MS and not isinstance(record, _MAY_BE_OLD):
+        return f"event_time_ms {t} is more than {days} days before this partition's last tick ({last})"
+    return None
 
 
 class _Pool:

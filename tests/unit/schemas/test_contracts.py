@@ -101,3 +101,13 @@ def test_a_negative_receipt_is_an_invalid_quantity():
 def test_a_catalog_tombstone_is_a_delisting_not_a_dead_letter():
     assert type(decode("catalog", b"SKU-1", None, 65536)).__name__ == "Delisting"
     assert decode("orders", b"SKU-1", None, 65536).error_code == "empty-payload"
+
+
+def test_an_integer_written_as_2_0_decodes_as_the_int_so_it_decides_as_2_would():
+    order = to_dict(ex.order(t=5, quantity=2))
+    as_floats = json.dumps({**order, "schema_version": 1.0, "event_time_ms": 5.0, "quantity": 2.0}).encode()
+    decoded = decode("orders", b"SKU-1", as_floats, 65536)
+    assert decoded == ex.order(t=5, quantity=2)
+    assert [type(getattr(decoded, f)) for f in ("schema_version", "event_time_ms", "quantity")] == [int, int, int]
+    tick = decode("clock", b"0", b'{"schema_version": 1, "event_id": "t", "partition": 3.0, "event_time_ms": 7.0}', 65536)
+    assert (tick.partition, tick.event_time_ms) == (3, 7) and type(tick.event_time_ms) is int
