@@ -68,6 +68,7 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
     return RestockProposal(quantity=quantity, reorder_point=plan.reorder_point,
                            order_up_to=plan.reorder_point + plan.order_quantity, safety_stock=plan.safety_stock,
                            reasons=("position-at-or-below-reorder-point", f"lead-time-demand:{plan.distribution}",
+                                    f"safety-stock:{plan.safety_set_by}",
                                     *(() if warmed_up(demand) else ("cold-start",))),
                            lead_time_demand_mean=plan.lead_time_demand_mean,
                            lead_time_demand_sd=plan.lead_time_demand_sd)
@@ -86,6 +87,7 @@ class ReorderPlan:
     distribution: str                   # of the lead-time demand: normal, poisson, negative-binomial
     lead_time_demand_mean: float
     lead_time_demand_sd: float
+    safety_set_by: str = "service-target"   # or "lost-margin": which of the two asked for more stock
 
 
 def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
@@ -101,13 +103,20 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
     days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
     lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
     quantity = order_quantity(entry, daily_mean)
+    discrete = lt_mean < DISCRETE_BELOW_UNITS
     point = safety_stock_and_reorder_point(lt_mean, lt_var, entry.service_level, kind=entry.service_kind,
-                                           order_quantity=quantity, discrete=lt_mean < DISCRETE_BELOW_UNITS)
+                                           order_quantity=quantity, discrete=discrete)
+    binding = "service-target"
+    economic = lost_margin_cycle_service(entry, price, quantity, daily_mean * 365.0)
+    if economic is not None:
+        by_margin = safety_stock_and_reorder_point(lt_mean, lt_var, economic, discrete=discrete)
+        if by_margin.reorder_point > point.reorder_point:
+            point, binding = by_margin, "lost-margin"
     # a fill-rate r below zero (a cycle may lose more than the whole lead-time demand) could never be
     # reached by a position that cannot go negative under lost sales: order when the shelf is empty
     reorder_point = max(float(point.reorder_point), 0.0)
     return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, point.distribution,
-                       lt_mean, math.sqrt(lt_var))
+                       lt_mean, math.sqrt(lt_var), binding)
 
 
 def order_quantity(entry: CatalogEntry, daily_mean: float) -> float:
@@ -117,3 +126,18 @@ def order_quantity(entry: CatalogEntry, daily_mean: float) -> float:
     if holding > 0 and annual > 0 and entry.order_cost > 0:
         return max(1.0, math.ceil(eoq(entry.order_cost, holding, annual)[0]))
     return max(1.0, math.ceil(daily_mean))     # no trade-off to make: a day's demand at a time
+
+
+def lost_margin_cycle_service(entry: CatalogEntry, price: float, quantity: float, annual_demand: float,
+                              ) -> float | None:
+    """The cycle service level at which one more unit of safety stock pays for itself, when a unit short
+    is a sale lost at ``price``: P(stock-out in a cycle) = h Q / (p D), with h the yearly holding cost of a
+    unit, p the margin lost (price - cost) and D / Q cycles a year (Hadley and Whitin's (r, Q) condition,
+    as in Snyder and Shen ch. 5). The service target is a floor; when margins are wide against holding
+    costs this asks for more. None when nothing is lost by a stock-out or nothing costs to hold."""
+    margin = price - entry.unit_cost
+    holding = entry.unit_cost * entry.holding_cost_rate
+    if margin <= 0 or holding <= 0 or annual_demand <= 0:
+        return None
+    stockout_chance = holding * quantity / (margin * annual_demand)
+    return min(max(1.0 - stockout_chance, 0.5), 0.999) if stockout_chance < 0.5 else None

@@ -1,5 +1,6 @@
 """Restock policy ``learned``: (r, Q) from the forecast, the service target and the costs."""
 
+import dataclasses
 import math
 
 from pricestream.domain.demand_model import DemandModel, PeriodCounts
@@ -9,6 +10,7 @@ from pricestream.domain.replenishment import normal_loss
 from schemas.examples import catalog_entry
 
 HOUR_MS = 3_600_000
+THIN = 19.9             # a unit cost that leaves 0.10 of margin at 20: the service target alone sets r
 
 
 def learned_model(views_per_hour: int, units_per_hour: float, periods: int = 24 * 14) -> DemandModel:
@@ -34,19 +36,36 @@ def test_a_fill_rate_target_lets_a_cycle_short_by_its_share_of_q():
     """Type 2: expected units short per cycle = (1 - target) x Q, so with Q of days of demand the
     reorder point can sit below the mean lead-time demand, and always below the cycle-service one."""
     model = learned_model(200, 2.0)
-    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95)
+    # a thin margin (20.00 on a cost of 19.90): a lost sale costs little, so the target alone sets r
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95, unit_cost=THIN)
     fill = reorder_plan(entry, model, 20.0, None)
-    cycle = reorder_plan(catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95,
-                                       service_kind="cycle"), model, 20.0, None)
+    cycle = reorder_plan(dataclasses.replace(entry, service_kind="cycle"), model, 20.0, None)
+    assert fill.safety_set_by == cycle.safety_set_by == "service-target"
     assert fill.reorder_point < cycle.reorder_point
     z = (fill.reorder_point - fill.lead_time_demand_mean) / fill.lead_time_demand_sd
     short = fill.lead_time_demand_sd * normal_loss(z)
     assert abs(short - 0.05 * fill.order_quantity) / (0.05 * fill.order_quantity) < 1e-6
 
 
+def test_a_wide_margin_holds_more_safety_stock_than_the_fill_rate_target_asks():
+    """A unit short is a lost sale: with 10 of margin against 2.50 a year of holding, the reorder point
+    where one more unit pays for itself is above what a 95 % fill rate needs."""
+    model = learned_model(200, 2.0)
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0, service_level=0.95)
+    wide = reorder_plan(entry, model, 20.0, None)
+    thin = reorder_plan(dataclasses.replace(entry, unit_cost=THIN), model, 20.0, None)
+    assert wide.safety_set_by == "lost-margin" and wide.reorder_point > thin.reorder_point
+    # P(stock-out in a cycle) = h Q / (p D), D the yearly demand: the normal tail beyond r is that
+    yearly = wide.lead_time_demand_mean / (4.0 + 1 / 24) * 365
+    chance = 2.5 * wide.order_quantity / (10.0 * yearly)
+    z = (wide.reorder_point - wide.lead_time_demand_mean) / wide.lead_time_demand_sd
+    assert abs(0.5 * math.erfc(z / math.sqrt(2)) - chance) < 1e-6
+
+
 def test_a_fill_rate_reorder_point_never_goes_below_an_empty_shelf():
     # Q of months of demand: the fill-rate r is negative, which a lost-sales position never reaches
-    entry = catalog_entry(lead_time_days_mean=0.5, lead_time_days_std=0.0, service_level=0.9, order_cost=5000.0)
+    entry = catalog_entry(lead_time_days_mean=0.5, lead_time_days_std=0.0, service_level=0.9, order_cost=5000.0,
+                          unit_cost=THIN)
     plan = reorder_plan(entry, learned_model(200, 2.0), 20.0, None)
     assert plan.reorder_point == 0.0 and plan.safety_stock == -plan.lead_time_demand_mean
 
@@ -79,8 +98,8 @@ def test_a_slow_mover_gets_a_count_distribution_and_whole_units():
 
 def test_a_higher_service_level_holds_more_safety_stock():
     model = learned_model(50, 0.5)
-    low = reorder_plan(catalog_entry(service_level=0.80), model, 20.0, None)
-    high = reorder_plan(catalog_entry(service_level=0.99), model, 20.0, None)
+    low = reorder_plan(catalog_entry(service_level=0.80, unit_cost=THIN), model, 20.0, None)
+    high = reorder_plan(catalog_entry(service_level=0.99, unit_cost=THIN), model, 20.0, None)
     assert high.reorder_point > low.reorder_point
 
 
