@@ -7,6 +7,8 @@ across an ``await``. The body is plumbing only: the decisions are in ``pricestre
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 
 from pricestream.domain.intake import Message, handle
@@ -16,6 +18,14 @@ from schemas.codec import encode
 
 log = logging.getLogger("pricestream.worker")
 
+# Every output carries the process that wrote it, so a test can tell which worker decided what
+# (``pricestream scale-test``: no SKU decided by two workers at once).
+WORKER_HEADER = "pricestream-worker"
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 def register_decide_agent(worker) -> None:
     store = TableStore(worker.tables.sku_state)
@@ -24,6 +34,7 @@ def register_decide_agent(worker) -> None:
     max_bytes = worker.settings.max_payload_bytes
     prefix = worker.settings.topic_prefix
     gate = transaction_gate(worker.app)
+    headers = [(WORKER_HEADER, worker_identity().encode())]
 
     @worker.app.agent(worker.topics.inputs, name="decide")
     async def decide(stream):
@@ -39,7 +50,7 @@ def register_decide_agent(worker) -> None:
                     key = output.sku.encode() if output.TOPIC != "dead-letter" else \
                         m.key if output is handled.rejected else (output.key or "").encode() or None
                     # force: now, into the open transaction, not attached to be sent at the next commit
-                    await outputs[output.TOPIC].send(key=key, value=encode(output), force=True)
+                    await outputs[output.TOPIC].send(key=key, value=encode(output), headers=headers, force=True)
                     counters.count_output(output, time.time())
             for letter in ([handled.rejected] if handled.rejected else []) + handled.rejections:
                 counters.count_dead_letter(letter)

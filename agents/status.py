@@ -15,6 +15,13 @@ def is_ready(app) -> bool:
     return bool(recovery is not None and recovery.completed.is_set() and app.consumer.assignment())
 
 
+def assigned_partitions(worker) -> dict[str, list[int]]:
+    """The state partitions this worker decides for (active) and those it keeps a standby copy of."""
+    assignor, changelog = worker.app.assignor, worker.tables.sku_state.changelog_topic.get_topic_name()
+    return {"active": sorted(tp.partition for tp in assignor.assigned_actives() if tp.topic == changelog),
+            "standby": sorted(tp.partition for tp in assignor.assigned_standbys() if tp.topic == changelog)}
+
+
 def register_status(worker) -> None:
     counters = worker.counters
 
@@ -22,6 +29,7 @@ def register_status(worker) -> None:
     async def status(web, request):
         return web.json({"app_id": worker.settings.app_id, "pricing_policy": worker.settings.pricing_policy,
                          "restock_policy": worker.settings.restock_policy, "ready": is_ready(worker.app),
+                         "partitions": assigned_partitions(worker),
                          **counters.snapshot()})
 
     registry = registry_for(worker_sources(worker))

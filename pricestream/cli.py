@@ -44,8 +44,11 @@ def cmd_kafka(args) -> int:
     broker = LocalBroker(settings)
     if args.action == "start":
         status = broker.start()
-        created = ensure_topics(settings.replace(bootstrap_servers=status.bootstrap_servers))
+        created = ensure_topics(broker.client_settings(settings))
         print(f"Kafka running: pid {status.pid}, bootstrap {status.bootstrap_servers}, log {status.log_path}")
+        if status.ca_file is not None:
+            print(f"SASL_SSL (SCRAM user {settings.sasl_username!r}); clients verify it with "
+                  f"KAFKA_SSL_CAFILE={status.ca_file}")
         if created:
             print(f"created topics: {', '.join(created)}")
     elif args.action == "stop":
@@ -101,6 +104,24 @@ def cmd_crash_test(args) -> int:
     return run_crash_test_command(args, _settings(args))
 
 
+def cmd_fuzz_test(args) -> int:
+    from pricestream.fuzz_test import run_fuzz_test_command
+
+    return run_fuzz_test_command(args, _settings(args))
+
+
+def cmd_scale_test(args) -> int:
+    from pricestream.scale_test import run_scale_test_command
+
+    return run_scale_test_command(args, _settings(args))
+
+
+def cmd_burst_test(args) -> int:
+    from pricestream.burst_test import run_burst_test_command
+
+    return run_burst_test_command(args, _settings(args))
+
+
 def cmd_bootstrap(args) -> int:
     # thousands of small GLM fits: multi-threaded BLAS only slows them down (when numpy is not loaded yet)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -116,16 +137,30 @@ def cmd_tail(args) -> int:
     return run_tail(args, _settings(args))
 
 
+def cmd_dashboard(args) -> int:
+    from pricestream.dashboard.server import run_dashboard
+
+    return run_dashboard(args, _settings(args))
+
+
 def cmd_forecast_eval(args) -> int:
-    from pricestream.forecast_eval import run_forecast_eval
+    from pricestream.forecast_eval import forecast_eval_runs
 
     try:
-        report = run_forecast_eval(args.csv, args.column, args.horizon, args.season, args.date_column,
-                                   weekly=args.weekly, grace_period=args.grace_period)
+        if args.report:
+            from pricestream.report_html import check_report_path
+
+            check_report_path(args.report)          # before the run: a bad path fails fast
+        report, runs = forecast_eval_runs(args.csv, args.column, args.horizon, args.season, args.date_column,
+                                          weekly=args.weekly, grace_period=args.grace_period)
     except (OSError, ValueError) as exc:
         print(f"pricestream forecast-eval: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))
+    if args.report:
+        from pricestream.forecast_eval_plots import write_forecast_eval_report
+
+        print(f"HTML report written to {write_forecast_eval_report(args.report, report, runs)}", file=sys.stderr)
     return 0
 
 
@@ -161,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--periods", type=int, help="override the horizon, in periods")
     p.add_argument("--days", type=float, help="override the horizon, in days")
     p.add_argument("--report-json", help="write the report (one seed) or the reports and summary (several) here")
+    p.add_argument("--report", metavar="PATH.html", help="also write a self-contained HTML report with charts per "
+                                                         "SKU (several seeds: the first seed's charts)")
     p.add_argument("--kafka", action="store_true", help="run through a real broker and worker instead of in process")
     p.add_argument("--external", action="store_true",
                    help="with --kafka: use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
@@ -177,9 +214,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, help="override the horizon, in days (default 2, unless --periods)")
     p.add_argument("--skus", type=int, help="only the scenario's first N SKUs")
     p.add_argument("--kills", type=int, default=5, help="how many times to kill the worker (default 5)")
+    p.add_argument("--broker-restarts", type=int, default=0,
+                   help="also stop the local broker this many times (every other one with SIGKILL) and start it "
+                        "again, the worker running on (default 0)")
+    p.add_argument("--max-outage-s", type=float, default=10.0,
+                   help="with --broker-restarts: the longest the broker stays down (default 10 s)")
+    p.add_argument("--broker-stops", choices=("both", "clean", "kill"), default="both",
+                   help="with --broker-restarts: every other stop a SIGKILL of the broker (both, the default), "
+                        "only clean shutdowns, or only SIGKILLs")
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.set_defaults(func=cmd_crash_test)
+
+    p = sub.add_parser("fuzz-test", help="hostile input: thousands of malformed or adversarial events mixed into a "
+                                         "scenario through Kafka; every one dead-lettered with its reason, decisions "
+                                         "unchanged, the worker never restarted")
+    policy_flags(p)
+    p.add_argument("--bad", type=int, default=10_000, help="bad events to mix in (default 10000)")
+    p.add_argument("--fuzz-seed", type=int, default=0, help="seed of the Hypothesis draws (default 0)")
+    p.add_argument("--scenario", default="standard", help="built-in name or a scenario JSON file")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
+    p.add_argument("--periods", type=int, help="override the horizon, in periods (default 24)")
+    p.add_argument("--days", type=float, help="override the horizon, in days")
+    p.add_argument("--skus", type=int, default=4, help="only the scenario's first N SKUs (default 4)")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_fuzz_test)
+
+    p = sub.add_parser("scale-test", help="several workers in one group: a scenario through Kafka while workers "
+                                          "join and leave; outputs compared with a single worker's run")
+    policy_flags(p)
+    p.add_argument("--scenario", default="standard", help="built-in name or a scenario JSON file")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
+    p.add_argument("--change-seed", type=int, help="seed of the change moments and of who leaves (default: the market seed)")
+    p.add_argument("--periods", type=int, help="override the horizon, in periods")
+    p.add_argument("--days", type=float, help="override the horizon, in days (default 1, unless --periods)")
+    p.add_argument("--skus", type=int, help="only the scenario's first N SKUs")
+    p.add_argument("--workers", type=int, default=3, help="workers at the start (default 3)")
+    p.add_argument("--add", type=int, default=1, help="workers that join mid-run (default 1)")
+    p.add_argument("--stop", type=int, default=1, help="workers stopped gracefully mid-run, SIGTERM (default 1)")
+    p.add_argument("--kill", type=int, default=0, help="workers killed mid-run, SIGKILL, not restarted (default 0)")
+    p.add_argument("--partitions", type=int, help="partitions of every topic (default PRICESTREAM_PARTITIONS)")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_scale_test)
+
+    p = sub.add_parser("burst-test", help="back-pressure: events at a normal rate, a burst of N times it, then "
+                                          "normal again; the worker's memory and lag sampled, nothing lost")
+    policy_flags(p)
+    p.add_argument("--skus", type=int, default=20, help="SKUs the events spread over (default 20)")
+    p.add_argument("--rate", type=float, default=20.0, help="normal rate, events per second (default 20)")
+    p.add_argument("--burst-factor", type=float, default=10.0, help="burst rate / normal rate (default 10)")
+    p.add_argument("--before-s", type=float, default=20.0, help="seconds at the normal rate first (default 20)")
+    p.add_argument("--burst-s", type=float, default=60.0, help="seconds of burst (default 60)")
+    p.add_argument("--after-s", type=float, default=20.0,
+                   help="at least this many seconds at the normal rate after the burst, and until the worker "
+                        "has caught up (default 20)")
+    p.add_argument("--recovery-timeout-s", type=float, default=600.0,
+                   help="give up waiting for the worker to catch up after this long (default 600)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the event mix (default 1)")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_burst_test)
 
     p = sub.add_parser("demo", help="live demo: local broker, worker and the market simulator on 'standard'")
     policy_flags(p)
@@ -207,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line, for piping")
     p.set_defaults(func=cmd_tail)
 
+    p = sub.add_parser("dashboard", help="read-only live web dashboard over the topics and the worker "
+                                         "(loopback by default)")
+    p.add_argument("--host", help="address to listen on (default: PRICESTREAM_DASHBOARD_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: PRICESTREAM_DASHBOARD_PORT, 8066)")
+    p.add_argument("--worker-url", help="the worker's web root for throughput and lag "
+                                        "(default: http://PRICESTREAM_WEB_HOST:PRICESTREAM_WEB_PORT)")
+    p.add_argument("--lookback-hours", type=float, default=24.0,
+                   help="read this much history of the non-compacted topics at start (default 24)")
+    p.set_defaults(func=cmd_dashboard)
+
     p = sub.add_parser("forecast-eval", help="prequential forecast evaluation (river's protocol) of the engine's "
                                              "forecaster against seasonal naive and statsmodels ETS; prints JSON")
     p.add_argument("--csv", required=True, help="CSV file")
@@ -216,11 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-column", help="sort rows by this column first")
     p.add_argument("--weekly", type=int, help="periods per week for the engine's weekly profile (e.g. 168 hourly)")
     p.add_argument("--grace-period", type=int, help="values learned before the first forecast (default: horizon)")
+    p.add_argument("--report", metavar="PATH.html", help="also write a self-contained HTML report: forecasts "
+                                                         "against actuals with the engine's band, MAE tables")
     p.set_defaults(func=cmd_forecast_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pricestream.kafka_clients import KafkaAuthError
     from pricestream.localkafka import LocalKafkaError
     from pricestream.topics_admin import TopicAdminError
 
@@ -230,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"pricestream: bad setting: {exc}", file=sys.stderr)
         return 2
-    except (LocalKafkaError, TopicAdminError) as exc:
+    except (LocalKafkaError, TopicAdminError, KafkaAuthError) as exc:
         print(f"pricestream: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

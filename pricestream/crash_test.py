@@ -162,8 +162,10 @@ class CrashingDriver(KafkaDriver):
         self.killer.arm(max(MIN_KILL_WINDOW_S, kill.delay * typical), self.producer.produced, self.period)
 
 
-def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[bytes]]:
-    """Every committed event of the output topics, per topic, partition by partition in offset order."""
+def read_committed(settings: Settings, timeout_s: float = 60, keep: Callable = lambda message: message.value) -> dict[str, list]:
+    """Every committed event of the output topics, per topic, partition by partition in offset order.
+
+    ``keep`` says what to keep of each Kafka message (its value; ``pricestream.scale_test`` wants more)."""
     consumer = KafkaConsumer(**connection(settings), group_id=None,
                              isolation_level="read_committed", enable_auto_commit=False)
     try:
@@ -177,7 +179,7 @@ def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read the output topics to their ends in {timeout_s} s")
             for tp, batch in consumer.poll(timeout_ms=200).items():
-                out[tp.topic.removeprefix(settings.topic_prefix)] += [m.value for m in batch]
+                out[tp.topic.removeprefix(settings.topic_prefix)] += [keep(m) for m in batch]
         return out
     finally:
         consumer.close()
@@ -232,7 +234,7 @@ def compare(reference: dict[str, list[bytes]], output: dict[str, list[bytes]]) -
     return result
 
 
-def _reference(scenario: Scenario, settings: Settings, seed: int) -> tuple[dict[str, list[bytes]], object]:
+def reference_run(scenario: Scenario, settings: Settings, seed: int) -> tuple[dict[str, list[bytes]], object]:
     """The decisions and dead letters of an uninterrupted run, from the offline shell."""
     from streams.app import engine_config
 
@@ -246,19 +248,25 @@ def _reference(scenario: Scenario, settings: Settings, seed: int) -> tuple[dict[
 
 
 def run_crash_test(scenario: Scenario, settings: Settings, seed: int, kills: int = 5, kill_seed: int | None = None,
-                   local_broker: bool = True, progress: Callable[[str], None] = print) -> dict:
-    """Run ``scenario`` through Kafka with ``kills`` SIGKILLs of the worker; compare with an uninterrupted run."""
+                   local_broker: bool = True, progress: Callable[[str], None] = print,
+                   make_killer: Callable[..., Killer] | None = None,
+                   make_driver: Callable[..., CrashingDriver] | None = None,
+                   more_disruptions: list[Kill] = ()) -> dict:
+    """Run ``scenario`` through Kafka with ``kills`` SIGKILLs of the worker; compare with an uninterrupted run.
+
+    ``make_killer``, ``make_driver`` and ``more_disruptions`` (periods the killer handles its own way)
+    let other disruptions reuse the run (``pricestream.broker_restart``)."""
     started = time.monotonic()
     plan = plan_kills(scenario.periods + 1, kills, seed if kill_seed is None else kill_seed)
-    reference, offline = _reference(scenario, settings, seed)
+    reference, offline = reference_run(scenario, settings, seed)
 
     settings = session_settings(settings, local_broker, progress)
     worker = start_worker(settings, worker_log_path(settings))
     progress(f"worker started (policy {settings.pricing_policy}, store {settings.store}, topics "
              f"{settings.topic_prefix}*, log {worker.log_path}); kills planned in periods "
              f"{[k.period for k in plan]}")
-    killer = Killer(settings, worker, progress)
-    driver = CrashingDriver(settings, killer, plan)
+    killer = (make_killer or Killer)(settings, worker, progress)
+    driver = (make_driver or CrashingDriver)(settings, killer, [*plan, *more_disruptions])
     try:
         via_kafka = simulate(scenario, driver, seed)
         killer.join()
@@ -291,13 +299,14 @@ def run_crash_test(scenario: Scenario, settings: Settings, seed: int, kills: int
                        "max": round(max(recovery), 2) if recovery else None},
         "per_topic": per_topic,
         "kill_log": killer.kills,
+        **(killer.extra_figures() if hasattr(killer, "extra_figures") else {}),
         "wall_s": round(time.monotonic() - started, 1),
     }
 
 
 def passed(report: dict) -> bool:
     return (report["lost"] == 0 and report["duplicated"] == 0 and report["extra"] == 0 and report["identical"]
-            and report["market_saw_identical_decisions"])
+            and report["market_saw_identical_decisions"] and report.get("worker_restarts_unasked", 0) == 0)
 
 
 def run_crash_test_command(args, settings: Settings) -> int:
@@ -312,7 +321,17 @@ def run_crash_test_command(args, settings: Settings) -> int:
     log = lambda message: print(message, file=sys.stderr, flush=True)      # noqa: E731
     log(f"crash test: {scenario.name}, {len(scenario.skus)} SKUs, {scenario.periods} periods, seed {seed}, "
         f"{args.kills} kills, policy {settings.pricing_policy}")
-    report = run_crash_test(scenario, settings, seed, kills=args.kills, kill_seed=args.kill_seed,
-                            local_broker=not args.external, progress=log)
+    restarts = getattr(args, "broker_restarts", 0)
+    if restarts and args.external:
+        raise SystemExit("--broker-restarts restarts the project's local broker: not with --external")
+    if restarts:
+        from pricestream.broker_restart import run_broker_restart_test
+        log(f"and {restarts} broker restarts of the local broker on port {settings.kafka_port}")
+        report = run_broker_restart_test(scenario, settings, seed, restarts, kills=args.kills,
+                                         kill_seed=args.kill_seed, max_outage_s=args.max_outage_s,
+                                         stops=args.broker_stops, progress=log)
+    else:
+        report = run_crash_test(scenario, settings, seed, kills=args.kills, kill_seed=args.kill_seed,
+                                local_broker=not args.external, progress=log)
     print(json.dumps(report, indent=2))
     return 0 if passed(report) else 1

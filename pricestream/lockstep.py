@@ -16,8 +16,8 @@ from typing import Callable
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import (
-    CoordinatorLoadInProgressError, CoordinatorNotAvailableError,
-    NotCoordinatorError,
+    CoordinatorLoadInProgressError, CoordinatorNotAvailableError, KafkaConnectionError, KafkaTimeoutError,
+    NodeNotReadyError, NotCoordinatorError,
 )
 
 from pricestream.domain.ticks import ticks_for
@@ -47,6 +47,8 @@ class Lockstep:
         except (CoordinatorNotAvailableError, NotCoordinatorError,
                 CoordinatorLoadInProgressError):
             return {}           # the group has not committed yet (or its coordinator is moving)
+        except (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError):
+            return {}           # the broker is down or restarting: nothing seen committed, wait on
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
     def wait_committed(self, targets: dict[Position, int], timeout_s: float = 60,

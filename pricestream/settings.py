@@ -16,6 +16,43 @@ from typing import Mapping
 PRICING_POLICIES = ("static", "cost-plus", "competitor-match", "learned")
 RESTOCK_POLICIES = ("fixed-reorder", "learned")
 PROCESSING_GUARANTEES = ("exactly_once", "at_least_once")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+class Secret:
+    """A value that never shows itself: repr and str are masked, ``.reveal()`` gives it.
+
+    So a password in the settings cannot reach a log line, a repr or an error message by accident.
+
+    >>> Secret("hunter2")
+    Secret('***')
+    >>> f"{Secret('hunter2')}", Secret("hunter2").reveal()
+    ('***', 'hunter2')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
 
 
 @dataclass(frozen=True)
@@ -29,6 +66,19 @@ class SettingSpec:
 SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     SettingSpec("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092",
                 "Kafka bootstrap servers (host:port, comma separated)."),
+    SettingSpec("security_protocol", "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
+                "How every client connects: " + ", ".join(SECURITY_PROTOCOLS) + " (SASL/SCRAM over TLS). With "
+                "SASL_SSL, `pricestream kafka start` runs the local broker that way too."),
+    SettingSpec("sasl_mechanism", "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512",
+                "SASL_SSL: the SCRAM mechanism, " + " or ".join(SASL_MECHANISMS) + "."),
+    SettingSpec("sasl_username", "KAFKA_SASL_USERNAME", "", "SASL_SSL: the SCRAM user name."),
+    SettingSpec("sasl_password", "KAFKA_SASL_PASSWORD", "",
+                "SASL_SSL: the SCRAM password (never logged or shown)."),
+    SettingSpec("sasl_password_file", "KAFKA_SASL_PASSWORD_FILE", "",
+                "SASL_SSL: a file holding the password instead (a mounted Kubernetes secret); set one of the two."),
+    SettingSpec("ssl_cafile", "KAFKA_SSL_CAFILE", "",
+                "SASL_SSL: PEM file of the CA that signed the brokers' certificates (empty: the system's CAs). "
+                "The broker's host name is always checked against its certificate."),
     SettingSpec("app_id", "PRICESTREAM_APP_ID", "pricestream",
                 "Faust application id: the consumer group and the prefix of state changelog topics."),
     SettingSpec("partitions", "PRICESTREAM_PARTITIONS", "12",
@@ -61,12 +111,19 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "visible to read_committed consumers at commits."),
     SettingSpec("store", "PRICESTREAM_STORE", "memory://",
                 "Faust table store URL (memory:// recovers from the changelog at start)."),
+    SettingSpec("standby_replicas", "PRICESTREAM_STANDBY_REPLICAS", "1",
+                "Standby copies of each state partition that other workers of the group keep up to date from "
+                "the changelog, so a partition handed over to one of them is not rebuilt from the whole changelog."),
     SettingSpec("max_payload_bytes", "PRICESTREAM_MAX_PAYLOAD_BYTES", "65536",
                 "Input events larger than this go to dead-letter as payload-too-large."),
     SettingSpec("web_host", "PRICESTREAM_WEB_HOST", "127.0.0.1",
                 "Address of the worker's status page (/status/)."),
     SettingSpec("web_port", "PRICESTREAM_WEB_PORT", "6066",
                 "Port of the worker's status page."),
+    SettingSpec("dashboard_host", "PRICESTREAM_DASHBOARD_HOST", "127.0.0.1",
+                "Address `pricestream dashboard` listens on (loopback: only this machine sees it)."),
+    SettingSpec("dashboard_port", "PRICESTREAM_DASHBOARD_PORT", "8066",
+                "Port of `pricestream dashboard`."),
     SettingSpec("status_interval_s", "PRICESTREAM_STATUS_INTERVAL_S", "10",
                 "How often the worker logs its counters (events, decisions, dead letters)."),
     SettingSpec("home", "PRICESTREAM_HOME", "~/.pricestream",
@@ -82,6 +139,12 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_username: str
+    sasl_password: Secret
+    sasl_password_file: str
+    ssl_cafile: str
     app_id: str
     partitions: int
     topic_prefix: str
@@ -96,9 +159,12 @@ class Settings:
     processing_guarantee: str
     commit_interval_s: float
     store: str
+    standby_replicas: int
     max_payload_bytes: int
     web_host: str
     web_port: int
+    dashboard_host: str
+    dashboard_port: int
     status_interval_s: float
     home: Path
     kafka_version: str
@@ -122,9 +188,19 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{spec.env}={raw!r}: {exc}") from None
         values.update(overrides)
+        if values["sasl_password_file"]:
+            values["sasl_password"] = _password_from_file(values["sasl_password_file"], values["sasl_password"])
         settings = cls(**values)
         settings.check()
         return settings
+
+    def __post_init__(self):
+        if not isinstance(self.sasl_password, Secret):     # replace(sasl_password="...") in code and tests
+            object.__setattr__(self, "sasl_password", Secret(str(self.sasl_password)))
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol == "SASL_SSL"
 
     def check(self) -> None:
         if self.pricing_policy not in PRICING_POLICIES:
@@ -135,10 +211,19 @@ class Settings:
             raise SettingsError(f"processing guarantee {self.processing_guarantee!r} is not one of {PROCESSING_GUARANTEES}")
         if self.partitions < 1 or self.replication_factor < 1:
             raise SettingsError("partitions and replication factor must be at least 1")
+        if self.standby_replicas < 0:
+            raise SettingsError("standby replicas cannot be negative (0: no standbys)")
         if self.clock_interval_s < 0:
             raise SettingsError("the clock interval cannot be negative (0 turns the live clock off)")
         if not 0 <= self.undercut < 1 or self.markup < 0:
             raise SettingsError("undercut must be in [0, 1) and markup at least 0")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(f"KAFKA_SECURITY_PROTOCOL {self.security_protocol!r} is not one of {SECURITY_PROTOCOLS}")
+        if self.sasl_mechanism not in SASL_MECHANISMS:
+            raise SettingsError(f"KAFKA_SASL_MECHANISM {self.sasl_mechanism!r} is not one of {SASL_MECHANISMS}")
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise SettingsError("KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD "
+                                "(or KAFKA_SASL_PASSWORD_FILE)")
 
     def topic(self, name: str) -> str:
         """The name of a contract topic in this deployment.
@@ -159,15 +244,31 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
-        return {spec.env: str(getattr(self, spec.field)) for spec in SETTINGS_SPEC}
+        env = {spec.env: str(getattr(self, spec.field)) for spec in SETTINGS_SPEC}
+        # the child reads the file itself when there is one (one source of the password, as here)
+        env["KAFKA_SASL_PASSWORD"] = "" if self.sasl_password_file else self.sasl_password.reveal()
+        return env
 
 
 class SettingsError(ValueError):
     """A setting has a value the engine cannot use."""
 
 
+def _password_from_file(path: str, password: Secret) -> Secret:
+    """The password held in ``path`` (without its final newline); never echoes the file's content."""
+    if password:
+        raise SettingsError("set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"KAFKA_SASL_PASSWORD_FILE={path!r}: cannot read it ({type(exc).__name__})") from None
+    return Secret(text.rstrip("\r\n"))
+
+
 def _convert(kind, raw: str):
     kind = kind if isinstance(kind, str) else kind.__name__
+    if kind == "Secret":
+        return Secret(raw)
     if kind == "int":
         return int(raw)
     if kind == "float":

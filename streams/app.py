@@ -8,6 +8,7 @@ import faust
 
 from pricestream.domain.engine import Engine, EngineConfig
 from pricestream.domain.pricing import PolicyParams
+from pricestream.kafka_clients import faust_credentials
 from pricestream.settings import Settings
 from streams import faust_fixes
 from streams.counters import WorkerCounters
@@ -49,7 +50,11 @@ def create_worker(settings: Settings) -> Worker:
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.bootstrap_servers),
+        # SASL/SCRAM over TLS when KAFKA_SECURITY_PROTOCOL=SASL_SSL (producer, consumers, admin: all of Faust's)
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
+        # other workers of the group follow each state partition's changelog, ready to take it over
+        table_standby_replicas=settings.standby_replicas,
         # under the home, not the working directory (``pricestream worker`` creates it)
         datadir=str(settings.worker_data_dir()),
         topic_partitions=settings.partitions,

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator
 
+from pricestream.localkafka import secure
 from pricestream.settings import Settings
 
 Progress = Callable[[str], object]
@@ -49,6 +50,7 @@ class BrokerStatus:
     bootstrap_servers: str
     data_dir: Path
     log_path: Path
+    ca_file: Path | None = None         # secure mode: the CA clients verify the broker with (KAFKA_SSL_CAFILE)
 
 
 # --------------------------------------------------------------------------------------- tools
@@ -230,7 +232,7 @@ def _mvn(mvn: str, pom: Path, *args: str) -> None:
 # ------------------------------------------------------------------------------------- broker
 
 
-def render_server_properties(port: int, log_dir: Path) -> str:
+def render_server_properties(port: int, log_dir: Path, overrides: dict[str, str] | None = None) -> str:
     """server.properties of a single-node KRaft broker+controller on 127.0.0.1:port (controller: port+1).
 
     A single node can only hold one replica, so every internal topic (consumer offsets, transaction
@@ -259,6 +261,7 @@ def render_server_properties(port: int, log_dir: Path) -> str:
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": "1048588",
     }
+    props.update(overrides or {})       # secure mode's listener, TLS and SASL
     lines = ["# Written by pricestream.localkafka; rewritten at every start."]
     lines += [f"{key}={value}" for key, value in props.items()]
     return "\n".join(lines) + "\n"
@@ -375,7 +378,50 @@ class LocalBroker:
     def status(self) -> BrokerStatus:
         pid = self._pid()
         return BrokerStatus(running=pid is not None, pid=pid, bootstrap_servers=self.bootstrap_servers,
-                            data_dir=self.data_dir, log_path=self.log_path)
+                            data_dir=self.data_dir, log_path=self.log_path,
+                            ca_file=self.tls.ca_pem if self.secure else None)
+
+    # ---- secure mode (KAFKA_SECURITY_PROTOCOL=SASL_SSL; pricestream/localkafka/secure.py)
+
+    @property
+    def secure(self) -> bool:
+        return self.settings.uses_sasl
+
+    @property
+    def tls(self) -> secure.BrokerTls:
+        return secure.BrokerTls(self.data_dir / "tls")
+
+    def client_settings(self, settings: Settings) -> Settings:
+        """``settings`` pointed at this broker: its bootstrap servers and, in secure mode, its CA."""
+        if not self.secure:
+            return settings.replace(bootstrap_servers=self.bootstrap_servers)
+        return settings.replace(bootstrap_servers=self.bootstrap_servers, ssl_cafile=str(self.tls.ca_pem))
+
+    def _admin_connection(self) -> dict:
+        if not self.secure:
+            return {"bootstrap_servers": self.bootstrap_servers}
+        return secure.broker_connection(self.tls, self.bootstrap_servers)
+
+    def _prepare_secure(self, java: str) -> None:
+        formatted = (self.kafka_data / "meta.properties").exists()
+        if formatted and not self.tls.broker_password_path.exists():
+            raise LocalKafkaError(
+                f"the broker's storage in {self.kafka_data} was formatted without SASL (the broker's own SCRAM "
+                f"user is created only then): wipe it (python -m pricestream.localkafka.broker wipe) or use "
+                f"another PRICESTREAM_KAFKA_PORT or PRICESTREAM_HOME for the secure broker")
+        if not formatted:
+            self.tls.new_broker_password()
+        try:
+            secure.ensure_tls(self.tls, java)
+        except secure.SecureSetupError as exc:
+            raise LocalKafkaError(f"cannot make the broker's TLS certificate in {self.tls.directory}: {exc}") from None
+
+    def _ensure_client_user(self) -> None:
+        try:
+            secure.upsert_client_user(self.tls, self.bootstrap_servers, self.settings)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the clients cannot log in
+            raise LocalKafkaError(f"the secure broker is up but the SCRAM user {self.settings.sasl_username!r} "
+                                  f"could not be set: {type(exc).__name__}: {exc}") from None
 
     def answers(self, timeout_s: float = 5.0) -> bool:
         """True if the broker accepts connections and serves metadata."""
@@ -385,7 +431,7 @@ class LocalBroker:
 
         admin = None
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="pricestream-localkafka",
+            admin = KafkaAdminClient(**self._admin_connection(), client_id="pricestream-localkafka",
                                      bootstrap_timeout_ms=int(timeout_s * 1000),
                                      request_timeout_ms=int(timeout_s * 1000))
             admin.list_topics()
@@ -407,6 +453,8 @@ class LocalBroker:
             pid = self._pid()
             if pid is not None:  # ours, already running (or still starting): wait for it to answer
                 self._wait_ready(pid, deadline, timeout_s)
+                if self.secure:
+                    self._ensure_client_user()
                 return self.status()
             self.pid_path.unlink(missing_ok=True)
             for port in (self.port, self.controller_port):
@@ -419,12 +467,16 @@ class LocalBroker:
             java = _require_java()
             _check_java_version(java)
             lib = ensure_distribution(self.settings, progress=progress)
+            if self.secure:
+                self._prepare_secure(java)
             self._write_config()
             self._format(java, lib)
             progress(f"starting Apache Kafka {self.settings.kafka_version} on {self.bootstrap_servers} "
                      f"(data and logs in {self.data_dir})")
             pid = self._spawn(java, lib)
             self._wait_ready(pid, deadline, timeout_s)
+            if self.secure:
+                self._ensure_client_user()
             progress(f"Apache Kafka is up on {self.bootstrap_servers} (pid {pid})")
             return self.status()
 
@@ -439,7 +491,11 @@ class LocalBroker:
     def _write_config(self) -> None:
         self.kafka_data.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.properties_path.write_text(render_server_properties(self.port, self.kafka_data), encoding="utf-8")
+        overrides = secure.server_properties(self.tls, self.port) if self.secure else None
+        self.properties_path.write_text(render_server_properties(self.port, self.kafka_data, overrides),
+                                        encoding="utf-8")
+        if self.secure:     # it holds the keystore and the broker's own passwords
+            os.chmod(self.properties_path, 0o600)
         log4j = resources.files("pricestream.localkafka").joinpath("log4j2.properties").read_text(encoding="utf-8")
         self.log4j_path.write_text(log4j, encoding="utf-8")
 
@@ -453,7 +509,8 @@ class LocalBroker:
             cluster_id = new_cluster_id()
             self.cluster_id_path.write_text(cluster_id + "\n")
         cmd = [java, *self._jvm_args(lib), "kafka.tools.StorageTool", "format", "--ignore-formatted",
-               "-t", cluster_id, "-c", str(self.properties_path)]
+               "-t", cluster_id, "-c", str(self.properties_path),
+               *(secure.format_arguments(self.tls) if self.secure else [])]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
@@ -522,6 +579,13 @@ class LocalBroker:
                 self._child.wait(timeout=1)
             self._child = None
         self.pid_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the broker's JVM: a crash, no clean shutdown (``pricestream crash-test --broker-restarts``)."""
+        pid = self._pid()
+        if pid is not None:
+            self._signal(pid, signal.SIGKILL)
+        self.stop(timeout_s=10)     # waits until it is gone and reaps it
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:
