@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
-import threading
 import time
 from typing import Callable
 
@@ -67,21 +66,13 @@ class BrokerRestarter(Killer):
         self.restarts = {r.period: r for r in restarts}
         self.broker_log: list[dict] = []
         self.worker_restarts_unasked = 0
-        self._disruptions_seen = 0
 
-    def _run(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
+    def disrupt(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
         if period not in self.restarts:
-            return super()._run(delay_s, produced, period)
-        try:
-            self._restart_broker(delay_s, self.restarts[period], produced)
-        except BaseException as exc:        # reported by the main thread
-            self.error = exc
-        finally:
-            with self._lock:
-                self._restarting = False
+            return super().disrupt(delay_s, produced, period)
+        self._restart_broker(delay_s, self.restarts[period], produced)
 
     def _restart_broker(self, delay_s: float, plan: BrokerRestart, produced: Callable[[], dict]) -> None:
-        time.sleep(delay_s)
         pid_before = self.broker.status().pid
         stopped_at = time.monotonic()
         if plan.hard:
@@ -149,14 +140,10 @@ class BrokerRestarter(Killer):
         """A worker or broker restart is under way, or happened since the lockstep last asked (a worker
         that died after the broker came back is restarted here, and counted)."""
         with self._lock:
-            restarting = self._restarting
-        if not restarting and self.error is None and self._restart_a_dead_worker():
+            busy = self._busy
+        if not busy and self.error is None and self._restart_a_dead_worker():
             return True
-        with self._lock:
-            done = len(self.recovery_s) + len(self.broker_log)
-            grant = self.error is None and (self._restarting or done != self._disruptions_seen)
-            self._disruptions_seen = done
-        return grant
+        return super().keep_waiting()
 
     def extra_figures(self) -> dict:
         outages = [r["outage_s"] for r in self.broker_log]

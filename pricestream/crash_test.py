@@ -63,58 +63,57 @@ def plan_kills(periods: int, kills: int, seed: int) -> list[Kill]:
     return [Kill(p, rng.uniform(0.0, 1.5)) for p in chosen]
 
 
-class Killer:
-    """Kills the worker with SIGKILL and restarts it, on a thread of its own."""
+class Disruptor:
+    """Disrupts a lockstep run on a thread of its own: ``arm`` it after a period's events, it waits
+    ``delay_s`` and calls ``disrupt``; the lockstep keeps waiting while one is under way or has just
+    happened (``keep_waiting``), and ``join`` re-raises what went wrong on the main thread. The crash
+    test kills the worker, the broker-restart test restarts the broker."""
 
-    def __init__(self, settings: Settings, worker: WorkerProcess, progress: Callable[[str], None]):
+    thread_name = "disruptor"
+
+    def __init__(self, settings: Settings, progress: Callable[[str], None]):
         self.settings = settings
-        self.worker = worker
         self.progress = progress
-        self.kills: list[dict] = []
-        self.recovery_s: list[float] = []
         self._lockstep = Lockstep(settings)         # its own admin client: the main thread uses the producer's
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._restarting = False
-        self._restarts_seen = 0
+        self._busy = False
+        self._done = 0
+        self._done_seen = 0
         self.error: BaseException | None = None
+
+    def disrupt(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
+        raise NotImplementedError
 
     def arm(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
         self.join()
         self._thread = threading.Thread(target=self._run, args=(delay_s, produced, period), daemon=True,
-                                        name="crash-test-killer")
+                                        name=self.thread_name)
         with self._lock:
-            self._restarting = True         # from now until the restarted worker is ready
+            self._busy = True               # from now until the disruption is over
         self._thread.start()
 
     def _run(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
         try:
             time.sleep(delay_s)
-            ends, committed = produced(), self._lockstep.committed()
-            uncommitted = sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
-            self.worker.stop(signal.SIGKILL)
-            killed_at = time.monotonic()
-            worker = start_worker(self.settings, worker_log_path(self.settings))
-            recovery = time.monotonic() - killed_at
-            with self._lock:
-                self.worker = worker
-                self.recovery_s.append(recovery)
-                self.kills.append({"period": period, "after_s": round(delay_s, 3),
-                                   "uncommitted_input_at_kill": uncommitted, "recovery_s": round(recovery, 2)})
-            self.progress(f"killed the worker in period {period} ({delay_s:.2f} s after its events, "
-                          f"{uncommitted} input messages not yet committed); restarted, ready in {recovery:.1f} s")
+            self.disrupt(delay_s, produced, period)
         except BaseException as exc:        # reported by the main thread
             self.error = exc
         finally:
             with self._lock:
-                self._restarting = False
+                self._busy = False
+                self._done += 1
+
+    def uncommitted(self, produced: Callable[[], dict]) -> int:
+        """Input messages written and not yet committed by the group: what the disruption catches in flight."""
+        ends, committed = produced(), self._lockstep.committed()
+        return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
 
     def keep_waiting(self) -> bool:
-        """For the lockstep: a restart is under way or happened since it last asked, so wait on."""
+        """For the lockstep: a disruption is under way or happened since it last asked, so wait on."""
         with self._lock:
-            restarts = len(self.recovery_s)
-            grant = self.error is None and (self._restarting or restarts != self._restarts_seen)
-            self._restarts_seen = restarts
+            grant = self.error is None and (self._busy or self._done != self._done_seen)
+            self._done_seen = self._done
         return grant
 
     def join(self) -> None:
@@ -122,10 +121,36 @@ class Killer:
             self._thread.join()
             self._thread = None
         if self.error is not None:
-            raise RuntimeError(f"the killer failed: {self.error}") from self.error
+            raise RuntimeError(f"the {self.thread_name} failed: {self.error}") from self.error
 
     def close(self) -> None:
         self._lockstep.close()
+
+
+class Killer(Disruptor):
+    """Kills the worker with SIGKILL and restarts it."""
+
+    thread_name = "crash-test-killer"
+
+    def __init__(self, settings: Settings, worker: WorkerProcess, progress: Callable[[str], None]):
+        super().__init__(settings, progress)
+        self.worker = worker
+        self.kills: list[dict] = []
+        self.recovery_s: list[float] = []
+
+    def disrupt(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
+        uncommitted = self.uncommitted(produced)
+        self.worker.stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+        worker = start_worker(self.settings, worker_log_path(self.settings))
+        recovery = time.monotonic() - killed_at
+        with self._lock:
+            self.worker = worker
+            self.recovery_s.append(recovery)
+            self.kills.append({"period": period, "after_s": round(delay_s, 3),
+                               "uncommitted_input_at_kill": uncommitted, "recovery_s": round(recovery, 2)})
+        self.progress(f"killed the worker in period {period} ({delay_s:.2f} s after its events, "
+                      f"{uncommitted} input messages not yet committed); restarted, ready in {recovery:.1f} s")
 
 
 class CrashingDriver(KafkaDriver):
@@ -162,10 +187,8 @@ class CrashingDriver(KafkaDriver):
         self.killer.arm(max(MIN_KILL_WINDOW_S, kill.delay * typical), self.producer.produced, self.period)
 
 
-def read_committed(settings: Settings, timeout_s: float = 60, keep: Callable = lambda message: message.value) -> dict[str, list]:
-    """Every committed event of the output topics, per topic, partition by partition in offset order.
-
-    ``keep`` says what to keep of each Kafka message (its value; ``pricestream.scale_test`` wants more)."""
+def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[bytes]]:
+    """Every committed event of the output topics, per topic, partition by partition in offset order."""
     consumer = KafkaConsumer(**connection(settings), group_id=None,
                              isolation_level="read_committed", enable_auto_commit=False)
     try:
@@ -179,7 +202,7 @@ def read_committed(settings: Settings, timeout_s: float = 60, keep: Callable = l
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read the output topics to their ends in {timeout_s} s")
             for tp, batch in consumer.poll(timeout_ms=200).items():
-                out[tp.topic.removeprefix(settings.topic_prefix)] += [keep(m) for m in batch]
+                out[tp.topic.removeprefix(settings.topic_prefix)] += [m.value for m in batch]
         return out
     finally:
         consumer.close()
