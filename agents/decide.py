@@ -18,8 +18,7 @@ from schemas.codec import encode
 
 log = logging.getLogger("pricestream.worker")
 
-# Every output carries the process that wrote it, so a test can tell which worker decided what
-# (``pricestream scale-test``: no SKU decided by two workers at once).
+# Every output carries the process that wrote it: with several workers in a group, which one decided.
 WORKER_HEADER = "pricestream-worker"
 
 

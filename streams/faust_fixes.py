@@ -13,11 +13,9 @@ import shutil
 import time
 from typing import AsyncIterator, List, Mapping
 
-from faust.stores.memory import Store as MemoryStore
 from aiokafka.errors import KafkaError
 from aiokafka.producer.sender import Sender as AIOKafkaSender
 from faust.tables.base import Collection
-from faust.tables.recovery import RebalanceAgain, Recovery
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.streams import current_event
@@ -178,10 +176,6 @@ _send_changelog = Collection.send_changelog
 _commit = TransactionManager.commit
 _on_rebalance = TransactionManager.on_rebalance
 _send = TransactionManager.send
-_add_active = Recovery.add_active
-_build_highwaters = Recovery._build_highwaters
-_seek_offsets = Recovery._seek_offsets
-_seek_to_committed = faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed
 
 
 def _send_changelog_within_the_gate(self, partition, key, value, key_serializer=None, value_serializer=None):
@@ -244,131 +238,13 @@ async def _stop_producers_of_partitions_gone(self, assigned) -> None:
 
     Faust stops those of revoked partitions, but judges "revoked active" by the *new* assignment: a
     partition that moved to another worker and stayed here as a standby keeps its producer. When the
-    partition comes back later (found by ``pricestream scale-test``: a worker stopped, its partitions
+    partition comes back later (found by a scale-out harness: a worker stopped, its partitions
     spread), Faust reuses that producer, which the other owner has fenced meanwhile: the worker
     crashed on its next commit (ProducerFenced, then "Not in the middle of a transaction").
     """
     keep = self._tps_to_transactional_ids(assigned)
     for tid in [tid for tid in self.producer._transaction_producers if tid not in keep]:
         await self.producer.stop_transaction(tid)
-
-
-_recovery_on_rebalance = Recovery.on_rebalance
-_on_recovery_completed = Recovery.on_recovery_completed
-
-
-async def _on_rebalance_knowing_what_is_recovered(self, assigned, revoked, newly_assigned, generation_id=0) -> None:
-    """Remember which active partitions were fully recovered before this rebalance (see below)."""
-    if generation_id == self.app.consumer_generation_id:        # Faust ignores the others
-        self._pricestream_previous = getattr(self, "_pricestream_recovered", set())
-        self._pricestream_recovered = set()
-    await _recovery_on_rebalance(self, assigned, revoked, newly_assigned, generation_id)
-
-
-async def _on_recovery_completed_remembering(self, generation_id=0) -> None:
-    recovered = set(self.active_tps)
-    await _on_recovery_completed(self, generation_id)
-    if generation_id == self.app.consumer_generation_id:     # else a newer rebalance replaced active_tps
-        self._pricestream_recovered = recovered
-
-
-def _add_active_from_its_standby_copy(self, table, tp) -> None:
-    """A state partition the worker keeps is not read again; one it kept a standby copy of starts
-    recovery where that copy is.
-
-    Faust re-reads, at every rebalance, the changelog of each partition the worker keeps, from where
-    it last read it (its own writes since are in memory, not read back) up to the last committed
-    record. That replaces the state in memory with older values when the worker's latest commit is not
-    yet readable (its commit markers come a moment after the commit, which Faust makes just before
-    the rebalance): the SKU's state lost the messages of that commit, which are not read again (a
-    click missing from a period, found by ``pricestream scale-test``). The memory holds every write,
-    so a kept partition needs no reading.
-
-    Faust 0.15 recovers a newly active partition of an in-memory table from the changelog's start
-    even when the worker has followed that changelog as a standby until now (its store keeps no
-    offsets), so standby replicas saved nothing at a hand-over. With the standby's records kept in
-    memory (``_keep_standby_partitions``) only what the standby had not read yet is read.
-    """
-    standby_offset = self.standby_offsets.get(tp)
-    _add_active(self, table, tp)
-    if tp in getattr(self, "_pricestream_previous", ()):
-        kept = getattr(self, "_pricestream_kept", None)
-        if kept is None:
-            kept = self._pricestream_kept = set()
-        kept.add(tp)
-        return
-    if self.active_offsets.get(tp) is None and standby_offset is not None and standby_offset >= 0:
-        self.active_offsets[tp] = standby_offset
-        takeovers = getattr(self, "_pricestream_takeovers", None)
-        if takeovers is None:
-            takeovers = self._pricestream_takeovers = {}
-        takeovers[tp] = standby_offset
-
-
-async def _build_highwaters_saying_what_is_read(self, consumer, tps, destination, title) -> None:
-    """Faust's, then a log line per newly active partition: from its standby copy, or from the start
-    (``pricestream scale-test`` counts them)."""
-    await _build_highwaters(self, consumer, tps, destination, title)
-    if title != "active":
-        return
-    takeovers = getattr(self, "_pricestream_takeovers", {})
-    kept = getattr(self, "_pricestream_kept", set())
-    for tp in sorted(tps):
-        last = destination.get(tp, -1)
-        if tp in kept:
-            kept.discard(tp)
-            self.active_offsets[tp] = last        # nothing to read: see _add_active_from_its_standby_copy
-        elif tp in takeovers:
-            log.info("state partition %s[%d] taken over from its standby copy at offset %d of %d",
-                     tp.topic, tp.partition, takeovers.pop(tp), last)
-        elif self.active_offsets.get(tp) is None and last >= 0:
-            log.info("state partition %s[%d] read from the changelog's start: %d offsets",
-                     tp.topic, tp.partition, last + 1)
-
-
-async def _seek_offsets_unless_rebalanced(self, consumer, tps, offsets, title) -> None:
-    """Start recovery over when another rebalance came while this one was recovering.
-
-    Faust's recovery checks for a newer rebalance only while it waits. A rebalance that lands between
-    two steps replaces the partitions under it: it went on to seek partitions whose start offsets
-    were never built (None), and the worker crashed ("Offset must be a positive integer"; seen in
-    ``pricestream scale-test`` when a worker joined: Faust's own re-subscription to the changelogs
-    makes every join two rebalances). Raising RebalanceAgain is how Faust itself starts over.
-    """
-    if self.signal_recovery_start.is_set() or any(offsets.get(tp) is None for tp in tps):
-        raise RebalanceAgain()
-    await _seek_offsets(self, consumer, tps, offsets, title)
-
-
-async def _seek_to_committed_or_the_start(self) -> Mapping[TP, int]:
-    """After a rebalance, an input partition the group never committed restarts from its beginning.
-
-    Faust seeks every assigned partition to its committed offset after a rebalance; aiokafka skips
-    partitions without one, which keep the consumer's position. Messages the worker had fetched from
-    such a partition but not handled when the rebalance began (Faust drops them from the agent's
-    buffer) were then never read again: the group never committed them, and under lockstep
-    (``pricestream scale-test``) the group stalled on that partition's first message. With no
-    committed offset, the start is where the group starts, ``consumer_auto_offset_reset``
-    (earliest); changelog partitions keep the positions recovery gave them.
-    """
-    committed = await _seek_to_committed(self)
-    if self.app.conf.consumer_auto_offset_reset != "earliest":
-        return committed
-    changelogs = self.app.tables.changelog_topics
-    never = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-    if never:
-        await self.call_thread(self._ensure_consumer().seek_to_beginning, *never)
-    return committed
-
-
-async def _keep_standby_partitions(self, active_tps, standby_tps) -> None:
-    """The in-memory store drops, after each recovery, the keys of partitions that are not active,
-    standby ones included, while the standby goes on reading from where it was: its copy lost all it
-    had read. Only keys of partitions that are neither active nor standby here are dropped now."""
-    kept = {partition for _, partition in active_tps} | {partition for _, partition in standby_tps}
-    for key in [k for k, partition in self._key_partition.items() if partition not in kept]:
-        self.data.pop(key, None)
-        self._key_partition.pop(key, None)
 
 
 _find_coordinator = AIOKafkaSender._find_coordinator
@@ -437,10 +313,3 @@ def apply() -> None:
     TransactionManager.commit = _commit_within_the_gate
     TransactionManager.on_rebalance = _on_rebalance_forgetting_revoked
     TransactionManager.send = _send_in_the_source_transaction
-    Recovery.add_active = _add_active_from_its_standby_copy
-    Recovery.on_rebalance = _on_rebalance_knowing_what_is_recovered
-    Recovery.on_recovery_completed = _on_recovery_completed_remembering
-    Recovery._build_highwaters = _build_highwaters_saying_what_is_read
-    Recovery._seek_offsets = _seek_offsets_unless_rebalanced
-    faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_the_start
-    MemoryStore.on_recovery_completed = _keep_standby_partitions
