@@ -17,13 +17,17 @@ from pricestream.simulator.report import format_report
 from pricestream.simulator.run import simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
 
-BAD_EVENTS = [
-    ("clicks", b"STD-001", b"{not json"),
-    ("orders", b"STD-002", b'{"schema_version":1,"event_id":"bad-1","order_id":"o","sku":"STD-002",'
-                           b'"event_time_ms":1,"quantity":1,"unit_price":-5}'),
-    ("competitor-prices", b"NO-SUCH-SKU", b'{"schema_version":1,"event_id":"bad-2","sku":"NO-SUCH-SKU",'
-                                          b'"event_time_ms":1,"competitor":"x","price":9.5,"in_stock":true}'),
-]
+def bad_events(now_ms: int) -> list[tuple[str, bytes, bytes]]:
+    """One of each kind of mistake, stamped with the period's time (an event years away is a mistake of
+    its own: event-time-out-of-range)."""
+    return [
+        ("clicks", b"STD-001", b"{not json"),
+        ("orders", b"STD-002", b'{"schema_version":1,"event_id":"bad-1","order_id":"o","sku":"STD-002",'
+                               b'"event_time_ms":%d,"quantity":1,"unit_price":-5}' % now_ms),
+        ("competitor-prices", b"NO-SUCH-SKU", b'{"schema_version":1,"event_id":"bad-2","sku":"NO-SUCH-SKU",'
+                                              b'"event_time_ms":%d,"competitor":"x","price":9.5,"in_stock":true}'
+                                              % now_ms),
+    ]
 
 
 class DemoDriver:
@@ -41,7 +45,7 @@ class DemoDriver:
     def run_period(self, events: list, tick_time_ms: int):
         self.period += 1
         if self.period == self.bad_at_period:
-            for topic, key, value in BAD_EVENTS:
+            for topic, key, value in bad_events(tick_time_ms - 1):
                 self.driver.producer.send_raw(topic, key, value)
         before = len(self.driver.dead_letters)
         decisions = self.driver.run_period(events, tick_time_ms)
