@@ -103,20 +103,29 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
     days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
     lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
     quantity = order_quantity(entry, daily_mean)
+    reorder_point, distribution, binding = reorder_point_for(entry, lt_mean, lt_var, quantity, price,
+                                                              daily_mean * 365.0)
+    return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, distribution,
+                       lt_mean, math.sqrt(lt_var), binding)
+
+
+def reorder_point_for(entry: CatalogEntry, lt_mean: float, lt_var: float, quantity: float, price: float,
+                      annual_demand: float) -> tuple[float, str, str]:
+    """r for a lead-time demand (mean, variance) and a Q: the higher of the service target's and the
+    lost-margin one's, never below zero. Returns (r, distribution, which one set it). The simulator's
+    informed replay calls this with the true demand, so the two differ only by what is known."""
     discrete = lt_mean < DISCRETE_BELOW_UNITS
     point = safety_stock_and_reorder_point(lt_mean, lt_var, entry.service_level, kind=entry.service_kind,
                                            order_quantity=quantity, discrete=discrete)
     binding = "service-target"
-    economic = lost_margin_cycle_service(entry, price, quantity, daily_mean * 365.0)
+    economic = lost_margin_cycle_service(entry, price, quantity, annual_demand)
     if economic is not None:
         by_margin = safety_stock_and_reorder_point(lt_mean, lt_var, economic, discrete=discrete)
         if by_margin.reorder_point > point.reorder_point:
             point, binding = by_margin, "lost-margin"
     # a fill-rate r below zero (a cycle may lose more than the whole lead-time demand) could never be
     # reached by a position that cannot go negative under lost sales: order when the shelf is empty
-    reorder_point = max(float(point.reorder_point), 0.0)
-    return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, point.distribution,
-                       lt_mean, math.sqrt(lt_var), binding)
+    return max(float(point.reorder_point), 0.0), point.distribution, binding
 
 
 def order_quantity(entry: CatalogEntry, daily_mean: float) -> float:

@@ -8,8 +8,8 @@ import zlib
 
 import numpy as np
 
-from pricestream.domain.learned_restock import DISCRETE_BELOW_UNITS, order_quantity
-from pricestream.domain.replenishment import lead_time_demand, safety_stock_and_reorder_point
+from pricestream.domain.learned_restock import order_quantity, reorder_point_for
+from pricestream.domain.replenishment import lead_time_demand
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.market import Market, safe_ratio
 from pricestream.simulator.scenario import DAY_MS, Scenario
@@ -145,10 +145,10 @@ def format_report(report: dict, policy: str) -> str:
 
 def _informed_restock_figures(spec, b, period_ms: int) -> dict:
     """A perfectly informed (r, Q) policy replayed on the same demand: one that knows the true mean
-    demand at the prices charged, with r for the catalogue's service target and Q the EOQ (the restock
-    calculators the learned policy uses, fed with the truth instead of a forecast), facing the very units asked for
-    each period, the same starting stock and lead times drawn from the catalogue's distribution. The
-    learned policy's average on hand is compared with this replay's."""
+    demand at the prices charged, with r and Q by the learned policy's own rule (the service target as
+    a floor under the lost-margin service, Q the EOQ) fed with the truth instead of a forecast, facing
+    the very units asked for each period, the same starting stock and lead times drawn from the
+    catalogue's distribution. The learned policy's average on hand is compared with this replay's."""
     inv = spec.inventory
     if not inv.restock_enabled or not b.demand_path:
         return {"informed_rq_on_hand": None, "informed_rq_fill_rate": None, "on_hand_vs_informed": None}
@@ -157,8 +157,7 @@ def _informed_restock_figures(spec, b, period_ms: int) -> dict:
     mean, var = lead_time_demand(daily, daily, inv.lead_time_days_mean, inv.lead_time_days_std)
     entry = spec.catalog_entry(0, None)
     q = order_quantity(entry, daily)
-    r = max(0.0, safety_stock_and_reorder_point(mean, var, entry.service_level, kind=entry.service_kind,
-                                                order_quantity=q, discrete=mean < DISCRETE_BELOW_UNITS).reorder_point)
+    r = reorder_point_for(entry, mean, var, q, statistics.fmean(b.price_path), daily * 365)[0]
     rng = np.random.default_rng([zlib.crc32(spec.sku.encode()), len(b.demanded_path)])
     on_hand = float(spec.initial_on_hand(len(b.demanded_path)))
     arrivals: list[tuple[float, float]] = []          # (period it arrives in, units)
