@@ -2,7 +2,7 @@
 
 The broker of this module has only a SASL_SSL listener (its KRaft controller aside), so anything that
 works here went through TLS and a SCRAM login: the worker (Faust and its own aiokafka consumer), the
-lockstep producer and the test's reader (kafka-python) and ``pricestream tail``. (Not kcat: Debian's
+lockstep producer and the test's reader (kafka-python), ``pricestream tail`` and ``pricestream dashboard``. (Not kcat: Debian's
 librdkafka 2.0 predates the SCRAM nonce fix Kafka 4 needs, librdkafka 2.6.1.) Wrong credentials must stop a command in seconds with a clear reason, and no password
 may appear in any output.
 """
@@ -14,6 +14,8 @@ import os
 import secrets
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -101,11 +103,40 @@ def test_worker_and_tail_work_over_sasl_ssl(client_settings, tmp_path):
         status = worker.status()
         assert password not in json.dumps(status)
         assert password not in repr(settings) and "Secret('***')" in repr(settings)
+
+        dashboard_log = dashboard_shows_the_price(settings, worker, tmp_path, expected=20.0)
+        assert password not in dashboard_log, "the dashboard logged the password"
     finally:
         producer.close()
         outputs.close()
         worker.stop()
     assert password not in worker.log(), "the worker logged the password"
+
+
+def dashboard_shows_the_price(settings: Settings, worker, tmp_path, expected: float) -> str:
+    """``pricestream dashboard`` over SASL_SSL: it reads the topics and shows the SKU's price; returns its log."""
+    port, log_path = free_port(), tmp_path / "dashboard.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pricestream.cli", "dashboard", "--port", str(port),
+             "--worker-url", f"http://127.0.0.1:{worker.settings.web_port}"],
+            env={**os.environ, **settings.to_env()}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, detail = time.monotonic() + REFUSAL_DEADLINE_S, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sku/{SKU}", timeout=5) as response:
+                    detail = json.load(response)
+                if detail.get("price") == expected:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.3)
+        assert detail is not None and detail.get("price") == expected, (detail, log_path.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    return log_path.read_text()
 
 
 @pytest.mark.parametrize("command", [("worker",), ("tail", "price-changes"), ("topics", "create")])
