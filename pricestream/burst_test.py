@@ -20,13 +20,12 @@ import json
 import random
 import re
 import statistics
-import sys
 import threading
 import time
 import urllib.request
 from typing import Callable
 
-from pricestream.crash_test import compare, read_committed
+from pricestream.crash_test import compare, log_to_stderr, read_committed
 from pricestream.lockstep import Lockstep, LockstepProducer
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import end_session, session_settings, worker_log_path
@@ -278,7 +277,7 @@ def run_burst_test_command(args, settings: Settings) -> int:
     plan = BurstPlan(skus=args.skus, rate=args.rate, burst_factor=args.burst_factor, before_s=args.before_s,
                      burst_s=args.burst_s, after_s=args.after_s, recovery_timeout_s=args.recovery_timeout_s,
                      seed=args.seed)
-    log = lambda message: print(message, file=sys.stderr, flush=True)      # noqa: E731
+    log = log_to_stderr
     log(f"burst test: {plan.skus} SKUs, {plan.rate:g} events/s, {plan.burst_factor:g}x for {plan.burst_s:g} s")
     report = run_burst_test(settings, plan, local_broker=not args.external, progress=log)
     print(compact_samples(json.dumps(report, indent=2)))

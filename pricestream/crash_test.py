@@ -14,6 +14,7 @@ change the events of later periods: comparing every period's decisions covers th
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import json
@@ -63,7 +64,7 @@ def plan_kills(periods: int, kills: int, seed: int) -> list[Kill]:
     return [Kill(p, rng.uniform(0.0, 1.5)) for p in chosen]
 
 
-class Disruptor:
+class Disruptor(abc.ABC):
     """Disrupts a lockstep run on a thread of its own: ``arm`` it after a period's events, it waits
     ``delay_s`` and calls ``disrupt``; the lockstep keeps waiting while one is under way or has just
     happened (``keep_waiting``), and ``join`` re-raises what went wrong on the main thread. The crash
@@ -82,8 +83,9 @@ class Disruptor:
         self._done_seen = 0
         self.error: BaseException | None = None
 
+    @abc.abstractmethod
     def disrupt(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
-        raise NotImplementedError
+        """The disruption itself, on the disruptor's thread, ``delay_s`` after the period's events."""
 
     def arm(self, delay_s: float, produced: Callable[[], dict], period: int) -> None:
         self.join()
@@ -332,16 +334,26 @@ def passed(report: dict) -> bool:
             and report["market_saw_identical_decisions"] and report.get("worker_restarts_unasked", 0) == 0)
 
 
-def run_crash_test_command(args, settings: Settings) -> int:
+def harness_scenario(args, days: float | None = None, periods: int | None = None) -> tuple[Scenario, int]:
+    """The scenario and market seed a harness command's ``--scenario --days --periods --skus --seed`` ask
+    for; ``days`` or ``periods`` is the horizon when neither flag is given."""
     from pricestream.simulator.cli import scenario_for
 
     if args.days is None and args.periods is None:
-        args.days = 2.0
+        args.days, args.periods = days, periods
     scenario = scenario_for(args)
     if args.skus:
         scenario = dataclasses.replace(scenario, skus=scenario.skus[:args.skus])
-    seed = scenario.seed if args.seed is None else args.seed
-    log = lambda message: print(message, file=sys.stderr, flush=True)      # noqa: E731
+    return scenario, scenario.seed if args.seed is None else args.seed
+
+
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_crash_test_command(args, settings: Settings) -> int:
+    scenario, seed = harness_scenario(args, days=2.0)
+    log = log_to_stderr
     log(f"crash test: {scenario.name}, {len(scenario.skus)} SKUs, {scenario.periods} periods, seed {seed}, "
         f"{args.kills} kills, policy {settings.pricing_policy}")
     restarts = getattr(args, "broker_restarts", 0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import sys
 import time
 from collections import Counter
 from typing import Callable
@@ -29,7 +28,7 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from pricestream.crash_test import compare, read_committed, reference_run
+from pricestream.crash_test import compare, harness_scenario, log_to_stderr, read_committed, reference_run
 from pricestream.domain.demand_model import DAY_MS
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import KafkaDriver, end_session, session_settings, worker_log_path
@@ -607,15 +606,8 @@ def passed(report: dict) -> bool:
 
 
 def run_fuzz_test_command(args, settings: Settings) -> int:
-    from pricestream.simulator.cli import scenario_for
-
-    if args.days is None and args.periods is None:
-        args.periods = 24
-    scenario = scenario_for(args)
-    if args.skus:
-        scenario = dataclasses.replace(scenario, skus=scenario.skus[:args.skus])
-    seed = scenario.seed if args.seed is None else args.seed
-    log = lambda message: print(message, file=sys.stderr, flush=True)      # noqa: E731
+    scenario, seed = harness_scenario(args, periods=24)
+    log = log_to_stderr
     log(f"fuzz test: {scenario.name}, {len(scenario.skus)} SKUs, {scenario.periods} periods, seed {seed}, "
         f"{args.bad} bad events (fuzz seed {args.fuzz_seed}), policy {settings.pricing_policy}")
     report = run_fuzz_test(scenario, settings, seed, bad=args.bad, fuzz_seed=args.fuzz_seed,
