@@ -27,12 +27,12 @@ def worker_identity() -> str:
 
 
 def register_decide_agent(worker) -> None:
-    store = TableStore(worker.tables.sku_state)
+    gate = transaction_gate(worker.app)
+    store = TableStore(worker.tables.sku_state, gate)
     outputs = worker.topics.outputs
     counters = worker.counters
     max_bytes = worker.settings.max_payload_bytes
     prefix = worker.settings.topic_prefix
-    gate = transaction_gate(worker.app)
     headers = [(WORKER_HEADER, worker_identity().encode())]
 
     @worker.app.agent(worker.topics.inputs, name="decide")
@@ -44,7 +44,6 @@ def register_decide_agent(worker) -> None:
             # all of a message's effects (state, outputs) and its offset go in one transaction, or none
             async with gate.message(m.tp, m.offset):
                 handled = handle(worker.engine, message, store, max_bytes)
-                await gate.publish_changelog()
                 for output in handled.outputs:
                     key = output.sku.encode() if output.TOPIC != "dead-letter" else \
                         m.key if output is handled.rejected else (output.key or "").encode() or None

@@ -18,7 +18,7 @@ from aiokafka.producer.sender import Sender as AIOKafkaSender
 from faust.tables.base import Collection
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.streams import current_event
+from faust.streams import _current_event, current_event
 from faust.types import TP
 from faust.types.enums import ProcessingGuarantee
 
@@ -138,30 +138,58 @@ class TransactionGate:
       after a crash the state says the message was applied, its outputs were never committed.
 
     ``tests/e2e/test_crash.py`` (``pricestream crash-test``) found both by killing the worker. The gate
-    is a lock: the agent holds it while it handles one message, publishes its changelog writes and its
-    outputs straight into the open transaction, and records the message as processed; a commit holds
-    it while it commits, and commits the offsets of every processed message. A transaction thus holds
-    all of a message's effects and its offset, or none of them.
+    is a lock: the agent holds it while it handles one message, sends its outputs straight into the
+    open transaction, and records the message as processed; a commit holds it while it publishes the
+    table writes and commits the offsets of every processed message. A transaction thus holds all of a
+    message's effects and its offset, or none of them.
+
+    Table writes wait for the commit, and only a key's last value is published: a SKU's state written
+    by a hundred events between two commits goes to its changelog once (as Kafka Streams' record cache
+    does). What a restart recovers is the same, since only committed transactions are ever read back.
     """
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.processed: dict[TP, int] = {}         # next offset after the last message fully handled
-        self.unpublished: list = []                # changelog messages not yet handed to the producer
+        self.unpublished: dict = {}                # (changelog, partition, key) -> its last write, not yet sent
 
     @contextlib.asynccontextmanager
     async def message(self, tp: TP, offset: int) -> AsyncIterator[None]:
         """Hold the gate while one message is handled; it counts as processed if the body finishes."""
         async with self.lock:
             yield
-            await self.publish_changelog()
             self.processed[tp] = max(self.processed.get(tp, 0), offset + 1)
 
+    def write(self, fut) -> None:
+        """A table write to publish at the next commit, replacing an earlier one to the same key."""
+        message = fut.message
+        self.unpublished[(message.channel, message.partition, message.key)] = fut
+
+    def touch(self, table, partition: int, key) -> None:
+        """A table value changed in place: publish its value as it is at the next commit.
+
+        The cheap path for the hot loop: no message is made until the commit, and none at all when an
+        earlier write of the same key is already waiting (it is the same object).
+        """
+        self.unpublished.setdefault((table.changelog_topic, partition, key), table)
+
+    def forget_writes(self, partitions: set[int]) -> None:
+        """Drop the unpublished table writes of partitions this worker no longer has."""
+        for entry in [e for e in self.unpublished if e[1] in partitions]:
+            del self.unpublished[entry]
+
     async def publish_changelog(self) -> None:
-        """Hand the table writes made so far to the producer: into the open transaction."""
-        while self.unpublished:
-            fut = self.unpublished.pop(0)
-            await fut.message.channel.publish_message(fut, wait=False)
+        """Hand the table writes made since the last commit to the producer: into the open transaction."""
+        pending, self.unpublished = self.unpublished, {}
+        # each write into the transaction of its own partition, whatever message the caller is handling
+        outside_any_event = _current_event.set(None)
+        try:
+            for (_, partition, key), fut in pending.items():
+                if isinstance(fut, Collection):     # touched: its value now (None if deleted since: a tombstone)
+                    fut = _changelog_message(fut, partition, key, fut.data.get(key))
+                await fut.message.channel.publish_message(fut, wait=False)
+        finally:
+            _current_event.reset(outside_any_event)
 
 
 def gate(app) -> TransactionGate:
@@ -179,23 +207,30 @@ _send = TransactionManager.send
 
 
 def _send_changelog_within_the_gate(self, partition, key, value, key_serializer=None, value_serializer=None):
-    """Under exactly_once a changelog write waits for the gate's publish_changelog instead of the buffer."""
+    """Under exactly_once a changelog write waits for the gate's next commit instead of the buffer."""
     if not self.app.in_transaction:
         return _send_changelog(self, partition, key, value, key_serializer, value_serializer)
-    fut = self.changelog_topic.as_future_message(
-        key=key, value=value, partition=partition,
-        key_serializer=self.key_serializer if key_serializer is None else key_serializer,
-        value_serializer=self.value_serializer if value_serializer is None else value_serializer,
-        callback=self._on_changelog_sent, eager_partitioning=True)
-    gate(self.app).unpublished.append(fut)
+    fut = _changelog_message(self, partition, key, value, key_serializer, value_serializer)
+    gate(self.app).write(fut)
     return fut
+
+
+def _changelog_message(table, partition, key, value, key_serializer=None, value_serializer=None):
+    """A changelog write, as Faust's ``send_changelog`` makes it, not yet sent."""
+    if value is None and value_serializer is None:
+        value_serializer = "raw"        # a tombstone, as Faust's on_key_del writes it
+    return table.changelog_topic.as_future_message(
+        key=key, value=value, partition=partition,
+        key_serializer=table.key_serializer if key_serializer is None else key_serializer,
+        value_serializer=table.value_serializer if value_serializer is None else value_serializer,
+        callback=table._on_changelog_sent, eager_partitioning=True)
 
 
 async def _commit_within_the_gate(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
     """Commit between two messages, with the offsets of every message whose effects are in the transaction."""
     the_gate = gate(self.app)
     async with the_gate.lock:
-        await the_gate.publish_changelog()          # writes made outside an agent's message, if any
+        await the_gate.publish_changelog()          # the table writes of every message processed since the last
         assigned = self.consumer.assignment()
         merged = dict(offsets)
         for tp, next_offset in the_gate.processed.items():
@@ -227,8 +262,12 @@ async def _send_in_the_source_transaction(self, topic: str, key, value, partitio
 
 
 async def _on_rebalance_forgetting_revoked(self, assigned, revoked, newly_assigned) -> None:
+    the_gate = gate(self.app)
     for tp in revoked:
-        gate(self.app).processed.pop(tp, None)
+        the_gate.processed.pop(tp, None)
+    # their producers stop below and their messages are read again by the new owner
+    gone = {tp.partition for tp in revoked} - {tp.partition for tp in assigned}
+    the_gate.forget_writes(gone)
     await _on_rebalance(self, assigned, revoked, newly_assigned)
     await _stop_producers_of_partitions_gone(self, assigned)
 

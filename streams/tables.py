@@ -35,12 +35,26 @@ class Tables:
 
 
 class TableStore:
-    """The domain's StateStore protocol over a Faust table (writes go to its changelog)."""
+    """The domain's StateStore protocol over a Faust table (writes go to its changelog).
 
-    def __init__(self, table: faust.types.TableT):
+    With a transaction gate (exactly_once), writing back the object a key already holds (the domain
+    updates a SKU's state in place) only marks the key for the next commit's changelog write, which
+    skips Faust's per-write bookkeeping in the per-event path.
+    """
+
+    def __init__(self, table: faust.types.TableT, gate=None):
         self.get = table.get
-        self.put = table.__setitem__
         self.delete = lambda key: table.pop(key, None)
+        self._table, self._data, self._gate = table, table.data, gate
+        self._in_place = None       # known at the first write: the app is not a running worker before
+
+    def put(self, key: bytes, value) -> None:
+        if self._in_place is None:
+            self._in_place = self._gate is not None and self._table.app.in_transaction
+        if self._in_place and self._data.get(key) is value:
+            self._gate.touch(self._table, self._table.partition_for_key(key), key)
+        else:
+            self._table[key] = value
 
 
 class StoredState:
