@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import re
 import statistics
 import threading
 import time
-import urllib.request
 from typing import Callable
 
 from pricestream.crash_test import compare, log_to_stderr, read_committed
@@ -30,6 +28,7 @@ from pricestream.lockstep import Lockstep, LockstepProducer
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import end_session, session_settings, worker_log_path
 from pricestream.worker_process import WorkerProcess, start_worker
+from pricestream.workload import Events
 from schemas import examples
 from schemas.codec import encode
 from schemas.topics import OUTPUT_TOPICS
@@ -52,47 +51,6 @@ class BurstPlan:
     seed: int = 1
 
 
-def rss_bytes(pid: int) -> int:
-    """A process's resident set size, from /proc (Linux)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def consumed_counts(worker: WorkerProcess) -> dict[str, float]:
-    """``pricestream_events_consumed_total`` by topic, from the worker's /metrics."""
-    url = f"http://{worker.settings.web_host}:{worker.settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    counts = {}
-    for line in text.splitlines():
-        if line.startswith("pricestream_events_consumed_total{"):
-            labels, value = line.rsplit(" ", 1)
-            counts[labels.split('topic="', 1)[1].split('"', 1)[0]] = float(value)
-    return counts
-
-
-class Events:
-    """An endless, seeded mix of page views, order lines and competitor prices over ``skus`` SKUs."""
-
-    def __init__(self, skus: list[str], seed: int):
-        self.skus = skus
-        self.rng = random.Random(seed)
-        self.n = 0
-
-    def next(self, t_ms: int):
-        self.n += 1
-        sku, draw = self.rng.choice(self.skus), self.rng.random()
-        if draw < 0.85:
-            return examples.click(sku, t_ms, event_id=f"burst-click-{self.n}")
-        if draw < 0.97:
-            return examples.order(sku, t_ms, quantity=1, unit_price=20.0, event_id=f"burst-order-{self.n}")
-        return examples.competitor_price(sku, t_ms, price=round(self.rng.uniform(15, 25), 2),
-                                         event_id=f"burst-comp-{self.n}")
-
-
 class Sampler:
     """Samples the worker's RSS and lag on a thread of its own."""
 
@@ -109,7 +67,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(self.every_s) and self.worker.alive():
             self.samples.append({"t": round(time.monotonic() - self._started, 2), "phase": self.phase,
-                                 "rss_mb": round(rss_bytes(self.worker.process.pid) / 2**20, 1),
+                                 "rss_mb": round(self.worker.rss_bytes() / 2**20, 1),
                                  "lag": lag(self.lockstep, self.producer)})
 
     def close(self) -> None:
@@ -211,7 +169,7 @@ def run_burst_test(settings: Settings, plan: BurstPlan = BurstPlan(), local_brok
         after = _produce(producer, events, plan.rate, after_done, event_time(events, 1))
         producer.tick(START_MS + 2 * PERIOD_MS, timeout_s=plan.recovery_timeout_s)
         sampler.close()
-        consumed = consumed_counts(worker)
+        consumed = worker.consumed_counts()
         output = read_committed(settings)
     finally:
         if sampler is not None:

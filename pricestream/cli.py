@@ -116,6 +116,12 @@ def cmd_burst_test(args) -> int:
     return run_burst_test_command(args, _settings(args))
 
 
+def cmd_bench(args) -> int:
+    from pricestream.bench import run_bench_command
+
+    return run_bench_command(args, _settings(args))
+
+
 def cmd_bootstrap(args) -> int:
     # thousands of small GLM fits: multi-threaded BLAS only slows them down (when numpy is not loaded yet)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -252,6 +258,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.set_defaults(func=cmd_burst_test)
+
+    p = sub.add_parser("bench", help="throughput against a raw aiokafka loop, decision latency, memory per SKU "
+                                     "and recovery time, and cost by catalogue size, on the real broker (JSON)")
+    policy_flags(p)
+    p.add_argument("--phases", default="", help="comma-separated subset of throughput,latency,scale,growth "
+                                                "(default all)")
+    p.add_argument("--events", type=int, default=1_000_000, help="events the worker drains (default 1,000,000)")
+    p.add_argument("--skus", type=int, default=10_000, help="SKUs of the throughput run (default 10,000)")
+    p.add_argument("--latency-rate", type=float, default=5000.0, help="events per second (default 5,000)")
+    p.add_argument("--latency-s", type=float, default=60.0, help="seconds at that rate (default 60)")
+    p.add_argument("--latency-skus", type=int, default=1000, help="SKUs of the latency run (default 1,000)")
+    p.add_argument("--latency-period-s", type=float, default=10.0,
+                   help="a tick every this many seconds in the latency run (default 10)")
+    p.add_argument("--recovery-skus", type=int, default=100_000,
+                   help="SKUs whose state a restarted worker recovers (default 100,000)")
+    p.add_argument("--growth-skus", default="1000,10000,100000,1000000",
+                   help="catalogue sizes of the growth runs (default 1000,10000,100000,1000000)")
+    p.add_argument("--growth-events", type=int, default=200_000, help="events per growth run (default 200,000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the event mix (default 1)")
+    p.add_argument("--out", help="also write the JSON report to this file")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="live demo: local broker, worker and the market simulator on 'standard'")
     policy_flags(p)

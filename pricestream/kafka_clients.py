@@ -1,9 +1,9 @@
 """How every Kafka client of the project connects: one place, so security settings apply to all.
 
 kafka-python clients (simulator, tail, crash test, topic admin, bootstrap, dashboard, tests) take their
-connection arguments from :func:`connection`; the worker's Faust app (``streams/app.py``) and its own
-aiokafka consumer (``streams/faust_fixes.py``) take :func:`faust_credentials`. Both use the same
-:func:`ssl_context`. With ``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` that is SASL/SCRAM over TLS.
+connection arguments from :func:`connection`, plain aiokafka ones (the benchmark's raw baseline) from
+:func:`aiokafka_connection`; the worker's Faust app (``streams/app.py``) and its own aiokafka consumer
+(``streams/faust_fixes.py``) take :func:`faust_credentials`. All use the same :func:`ssl_context`. With ``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` that is SASL/SCRAM over TLS.
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 def connection(settings: Settings) -> dict:
     """The keyword arguments a kafka-python client needs to reach ``settings``' cluster."""
     args: dict = {"bootstrap_servers": settings.bootstrap_servers.split(",")}
+    if settings.uses_sasl:
+        args.update(security_protocol="SASL_SSL", ssl_context=ssl_context(settings),
+                    sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+                    sasl_plain_password=settings.sasl_password.reveal())
+    return args
+
+
+def aiokafka_connection(settings: Settings) -> dict:
+    """The same for a plain aiokafka client (the benchmark's raw-client baseline)."""
+    args: dict = {"bootstrap_servers": settings.bootstrap_servers}
     if settings.uses_sasl:
         args.update(security_protocol="SASL_SSL", ssl_context=ssl_context(settings),
                     sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,

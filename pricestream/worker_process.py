@@ -27,6 +27,33 @@ class WorkerProcess:
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.load(response)
 
+    def consumed_counts(self) -> dict[str, float]:
+        """``pricestream_events_consumed_total`` by input topic, from the worker's /metrics."""
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        counts = {}
+        for line in text.splitlines():
+            if line.startswith("pricestream_events_consumed_total{"):
+                labels, value = line.rsplit(" ", 1)
+                counts[labels.split('topic="', 1)[1].split('"', 1)[0]] = float(value)
+        return counts
+
+    def rss_bytes(self, peak: bool = False) -> int:
+        """Resident memory now (or its peak so far, ``peak``), from /proc (Linux)."""
+        field = "VmHWM:" if peak else "VmRSS:"
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no {field} for pid {self.process.pid}")
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the worker has used so far, from /proc (Linux)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
