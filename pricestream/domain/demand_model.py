@@ -20,7 +20,7 @@ import math
 import numpy as np
 from dataclasses import dataclass, field
 
-from pricestream.domain.competitor_response import CompetitorResponse
+from pricestream.domain.competitor_response import CompetitorResponse, KinkedResponse
 from pricestream.domain.elasticity import DEFAULT_PRIOR_CONVERSION, DEFAULT_PRIOR_SD, ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
 
@@ -56,6 +56,8 @@ class DemandModel:
     # handful of prices can be learned one by one, without trusting the log-log form between them.
     point_counts: dict[str, list[int]] = field(default_factory=dict)
     competitor_response: CompetitorResponse = field(default_factory=CompetitorResponse.new)
+    # the cheapest competitor as min(own level, ratio x our price): what anticipation prices for
+    competitor_kink: KinkedResponse = field(default_factory=KinkedResponse)
 
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0,
@@ -78,6 +80,7 @@ class DemandModel:
         self.views.learn_one(float(closed.views))
         if price is not None:
             self.competitor_response.learn(price, competitor_price, self.elasticity.reference_price)
+            self.competitor_kink.learn(price, competitor_price)
         # a period that ran out of stock shows sales cut short, not what the price would sell
         if price is not None and not closed.stocked_out:
             self.elasticity.learn(closed.views, closed.units, price, competitor_price)
@@ -143,7 +146,8 @@ class DemandModel:
                 "views": None if self.views is None else self.views.to_state(),
                 "period_ms": self.period_ms, "periods_closed": self.periods_closed, "units_seen": self.units_seen,
                 "point_counts": {k: list(v) for k, v in self.point_counts.items()},
-                "competitor_response": self.competitor_response.to_state()}
+                "competitor_response": self.competitor_response.to_state(),
+                "competitor_kink": self.competitor_kink.to_state()}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
@@ -152,7 +156,9 @@ class DemandModel:
                    period_ms=d["period_ms"], periods_closed=d["periods_closed"], units_seen=d.get("units_seen", 0),
                    point_counts={k: list(v) for k, v in d.get("point_counts", {}).items()},
                    competitor_response=CompetitorResponse.from_state(d["competitor_response"])
-                   if "competitor_response" in d else CompetitorResponse.new())
+                   if "competitor_response" in d else CompetitorResponse.new(),
+                   competitor_kink=KinkedResponse.from_state(d["competitor_kink"])
+                   if "competitor_kink" in d else KinkedResponse())
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:

@@ -15,7 +15,12 @@ Every period, per SKU:
    arrival, or the season's end ``sell_until_ms`` with restocking off), the fluid LP of
    ``pacing.paced_choice`` keeps expected sales within the stock per remaining period: the price
    rises when stock is short of demand until then, and falls back when cover is enough again.
-4. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
+4. **Competitors who follow us** (``anticipate_competitors``, off by default). The conversion at each
+   candidate is taken at the price where the cheapest competitor would settle if we held it, under the
+   kinked response learned per SKU (``competitor_response.KinkedResponse``: ``min(its own level,
+   ratio x our price)``): a cut it answers gains only the own-price effect net of the cross-price one,
+   so the policy does not cut below the kink just to drag the competitor down.
+5. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
    when it differs; ``stock-pacing`` and ``competitor-cap`` when they bound; the guardrails (applied
    after, by the engine) add their own. The numbers behind the choice travel with it.
 """
@@ -64,9 +69,8 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     rng = exploration_rng(params.seed, ctx.sku, ctx.now_ms)
     # optionally, where the cheapest competitor would settle at each candidate: a cut they answer gains
     # less. Off by default: the oracle the policy is judged against takes competitor prices as given
-    response = demand.competitor_response
-    settled = (response.settled_competitor_price(competitor, prices, demand.elasticity.reference_price)
-               if params.anticipate_competitors else competitor)
+    response, kink = demand.competitor_response, demand.competitor_kink
+    settled = kink.settled_competitor_price(competitor, prices) if params.anticipate_competitors else competitor
     drawn_units = views_per_period * demand.conversion_draw(prices, settled, rng)
     mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
     drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
@@ -84,6 +88,8 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         "elasticity": est.elasticity, "elasticity_sd": est.elasticity_sd, "cross_elasticity": est.mean[2],
         "optimal_price": float(prices[mean_k]), "expected_units_old": units_old, "expected_units_new": units_new,
         "competitor_price": competitor, "competitor_follow": response.follow(), "competitor_cap": cap,
+        "competitor_follow_ratio": kink.ratio(),
+        "competitor_level": None if competitor is None or kink.ratio() is None else kink.level(competitor),
         "on_hand": ctx.on_hand,
         "stock_cover_periods": ctx.on_hand / units_new if units_new > 0 else None,
         "pacing_horizon_periods": horizon, "pacing_capacity": capacity,

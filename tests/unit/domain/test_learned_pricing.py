@@ -161,7 +161,9 @@ def test_no_catalogue_competitor_or_demand_state_makes_the_policy_break_a_guardr
 def test_anticipating_a_competitor_who_follows_us_keeps_the_price_higher():
     model = demand_model(20.0, -3.0, sd=0.001)
     model.elasticity.mean[2] = 1.5                    # our sales rise strongly with the rival's price
-    model.competitor_response.mean = [0.0, 1.0]       # and the rival follows every move of ours
+    kink = model.competitor_kink                      # and the rival follows every move of ours, far up
+    kink.clusters = [[0.0, 6.0, math.log(10.0), math.log(40.0)]]
+    kink.regime, kink.free_log_level = "following", math.log(1000.0)
     rivals = {"a": CompetitorQuote(20.0, True, 0)}
     ctx = context(wide_entry(), model, competitors=rivals)
     myopic = learned_policy(ctx, PolicyParams())
@@ -169,4 +171,26 @@ def test_anticipating_a_competitor_who_follows_us_keeps_the_price_higher():
     assert abs(myopic.price - 15.0) / 15.0 < 0.02     # the rival's price taken as given: p* = 15
     # if the rival follows, our effective elasticity is -3 + 1.5 = -1.5: p* = 10 x 1.5 / 0.5 = 30
     assert abs(anticipating.price - 30.0) / 30.0 < 0.02
-    assert anticipating.inputs["competitor_follow"] == 1.0
+    assert anticipating.inputs["competitor_follow_ratio"] == 1.0
+
+
+def test_with_a_follower_the_policy_does_not_cut_below_the_kink_to_drag_the_competitor():
+    model = demand_model(20.0, -3.0, sd=0.001)
+    model.elasticity.mean[2] = 1.5                    # below the kink our elasticity is -3 + 1.5 = -1.5
+    kink = model.competitor_kink                      # the rival sits at 20 and undercuts us by 4 % if lower
+    kink.clusters = [[math.log(0.96), 6.0, math.log(14.0), math.log(22.0)]]
+    kink.regime, kink.free_log_level = "free", math.log(20.0)
+    rivals = {"a": CompetitorQuote(20.0, True, 0)}
+    ctx = context(wide_entry(), model, competitors=rivals)
+    myopic = learned_policy(ctx, PolicyParams())
+    anticipating = learned_policy(ctx, PolicyParams(anticipate_competitors=True))
+    assert abs(myopic.price - 15.0) / 15.0 < 0.02     # the rival's 20 taken as given: p* = 15
+    # below the kink 20 / 0.96 = 20.83 a cut is answered: the elasticity there is -1.5, whose optimum (30)
+    # lies above the kink, so profit rises with the price all the way up to it; above it the rival stays
+    # at 20 and the elasticity is -3 again (optimum 15, below): the kink is best
+    assert abs(anticipating.price - 20.0 / 0.96) / (20.0 / 0.96) < 0.015
+    assert abs(anticipating.inputs["competitor_follow_ratio"] - 0.96) < 1e-12
+    assert abs(anticipating.inputs["competitor_level"] - 20.0) < 1e-12
+    # with no follower in the data, anticipation changes nothing
+    model.competitor_kink.clusters = []
+    assert learned_policy(ctx, PolicyParams(anticipate_competitors=True)).price == myopic.price
