@@ -28,7 +28,7 @@ def worker_identity() -> str:
 
 def register_decide_agent(worker) -> None:
     gate = transaction_gate(worker.app)
-    store = TableStore(worker.tables.sku_state, gate)
+    store = TableStore(worker.tables.sku_state, gate, live_max=worker.settings.live_states)
     outputs = worker.topics.outputs
     counters = worker.counters
     max_bytes = worker.settings.max_payload_bytes

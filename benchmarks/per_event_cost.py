@@ -1,11 +1,11 @@
-"""Per-event cost of the worker's domain path, and of the changelog write each event causes.
+"""Per-event cost of the worker's domain path, and what packing a SKU's state costs.
 
     .venv/bin/python benchmarks/per_event_cost.py
 
-Prints JSON: microseconds to handle one click (decode, validate, apply) and to serialise the SKU's
-state for the changelog (Faust does this on every table write), with that state's size in bytes, and
-microseconds per SKU of a tick (learn from the period, decide) under a baseline and the learned policies.
-The state includes a learned demand model; the second figure is what issue #9 has to bring down.
+Prints JSON: microseconds to handle one click (decode, validate, apply); to pack a SKU's state for the
+table and its changelog (once per SKU per commit, and when it leaves the live states) and to unpack
+it (when it comes back), with the packed size in bytes; and microseconds per SKU of a tick (learn from
+the period, decide) under a baseline and the learned policies. The state includes a learned demand model.
 """
 
 import json
@@ -16,7 +16,7 @@ from pricestream.domain.intake import DictStore, Message, handle
 from pricestream.domain.ticks import ticks_for
 from schemas import examples as ex
 from schemas.codec import encode
-from streams.tables import SkuStateCodec
+from streams.tables import pack_state, unpack_state
 
 HOUR = 3_600_000
 
@@ -58,12 +58,14 @@ def main() -> None:
         offset[0] += 1
         handle(engine, Message("clicks", 0, offset[0], b"SKU-1", raw), store, 65536)
 
-    codec = SkuStateCodec()
+    state = store[b"SKU-1"]
+    packed = pack_state(state)
     n = 5000
     print(json.dumps({
         "handle_click_us": timeit.timeit(one_click, number=n) / n * 1e6,
-        "changelog_encode_us": timeit.timeit(lambda: codec._dumps(store[b"SKU-1"]), number=n) / n * 1e6,
-        "state_bytes": len(codec._dumps(store[b"SKU-1"])),
+        "pack_state_us": timeit.timeit(lambda: pack_state(state), number=n) / n * 1e6,
+        "unpack_state_us": timeit.timeit(lambda: unpack_state(packed), number=n) / n * 1e6,
+        "state_bytes": len(packed),
         "tick_per_sku_us_static": tick_cost_us(EngineConfig("static", "fixed-reorder")),
         "tick_per_sku_us_learned": tick_cost_us(EngineConfig("learned", "learned")),
     }, indent=2))

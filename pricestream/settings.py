@@ -114,6 +114,9 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     SettingSpec("standby_replicas", "PRICESTREAM_STANDBY_REPLICAS", "1",
                 "Standby copies of each state partition that other workers of the group keep up to date from "
                 "the changelog, so a partition handed over to one of them is not rebuilt from the whole changelog."),
+    SettingSpec("live_states", "PRICESTREAM_LIVE_STATES", "10000",
+                "SKU states the worker keeps unpacked in memory (about 20 KB each), the most recently used; the "
+                "others rest packed (about 1.5 KB). More: fewer unpack/pack cycles per event; fewer: less memory."),
     SettingSpec("max_payload_bytes", "PRICESTREAM_MAX_PAYLOAD_BYTES", "65536",
                 "Input events larger than this go to dead-letter as payload-too-large."),
     SettingSpec("web_host", "PRICESTREAM_WEB_HOST", "127.0.0.1",
@@ -160,6 +163,7 @@ class Settings:
     commit_interval_s: float
     store: str
     standby_replicas: int
+    live_states: int
     max_payload_bytes: int
     web_host: str
     web_port: int
@@ -213,6 +217,8 @@ class Settings:
             raise SettingsError("partitions and replication factor must be at least 1")
         if self.standby_replicas < 0:
             raise SettingsError("standby replicas cannot be negative (0: no standbys)")
+        if self.live_states < 1:
+            raise SettingsError("PRICESTREAM_LIVE_STATES must be at least 1")
         if self.clock_interval_s < 0:
             raise SettingsError("the clock interval cannot be negative (0 turns the live clock off)")
         if not 0 <= self.undercut < 1 or self.markup < 0:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import shutil
 import time
+import weakref
 from typing import AsyncIterator, List, Mapping
 
 from aiokafka.errors import KafkaError
@@ -19,7 +20,7 @@ from faust.tables.base import Collection
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.streams import _current_event, current_event
-from faust.types import TP
+from faust.types import TP, FutureMessage
 from faust.types.enums import ProcessingGuarantee
 
 log = logging.getLogger("pricestream.worker")
@@ -152,6 +153,7 @@ class TransactionGate:
         self.lock = asyncio.Lock()
         self.processed: dict[TP, int] = {}         # next offset after the last message fully handled
         self.unpublished: dict = {}                # (changelog, partition, key) -> its last write, not yet sent
+        self.stores: list = []                     # the TableStores that write through the gate
 
     @contextlib.asynccontextmanager
     async def message(self, tp: TP, offset: int) -> AsyncIterator[None]:
@@ -165,18 +167,18 @@ class TransactionGate:
         message = fut.message
         self.unpublished[(message.channel, message.partition, message.key)] = fut
 
-    def touch(self, table, partition: int, key) -> None:
-        """A table value changed in place: publish its value as it is at the next commit.
-
-        The cheap path for the hot loop: no message is made until the commit, and none at all when an
-        earlier write of the same key is already waiting (it is the same object).
-        """
-        self.unpublished.setdefault((table.changelog_topic, partition, key), table)
+    def touch(self, store, partition: int, key) -> None:
+        """A key of ``store`` (``streams.tables.TableStore``) changed: ask it for its changelog write at
+        the next commit. The cheap path for the hot loop: nothing is packed or sent until then."""
+        self.unpublished[(store.changelog_topic, partition, key)] = store
 
     def forget_writes(self, partitions: set[int]) -> None:
-        """Drop the unpublished table writes of partitions this worker no longer has."""
+        """Drop the unpublished table writes, and the stores' live states, of partitions this worker no
+        longer has: the new owner reads their messages again from the committed offsets."""
         for entry in [e for e in self.unpublished if e[1] in partitions]:
             del self.unpublished[entry]
+        for store in self.stores:
+            store.forget(partitions)
 
     async def publish_changelog(self) -> None:
         """Hand the table writes made since the last commit to the producer: into the open transaction."""
@@ -184,9 +186,8 @@ class TransactionGate:
         # each write into the transaction of its own partition, whatever message the caller is handling
         outside_any_event = _current_event.set(None)
         try:
-            for (_, partition, key), fut in pending.items():
-                if isinstance(fut, Collection):     # touched: its value now (None if deleted since: a tombstone)
-                    fut = _changelog_message(fut, partition, key, fut.data.get(key))
+            for (_, partition, key), write in pending.items():
+                fut = write if isinstance(write, FutureMessage) else write.changelog_message(partition, key)
                 await fut.message.channel.publish_message(fut, wait=False)
         finally:
             _current_event.reset(outside_any_event)
@@ -210,12 +211,31 @@ def _send_changelog_within_the_gate(self, partition, key, value, key_serializer=
     """Under exactly_once a changelog write waits for the gate's next commit instead of the buffer."""
     if not self.app.in_transaction:
         return _send_changelog(self, partition, key, value, key_serializer, value_serializer)
-    fut = _changelog_message(self, partition, key, value, key_serializer, value_serializer)
+    fut = changelog_message(self, partition, key, value, key_serializer, value_serializer)
     gate(self.app).write(fut)
     return fut
 
 
-def _changelog_message(table, partition, key, value, key_serializer=None, value_serializer=None):
+class _PartitionOnly:
+    """Stands for "a message of ``partition``" where Faust's RocksDB store asks the current event which
+    partition's database a write goes to."""
+
+    def __init__(self, partition: int):
+        self.message = self
+        self.partition = partition
+
+
+def put_in_store(table, partition: int, key, value) -> None:
+    """Into ``table``'s store for ``partition`` without a changelog write, whatever message is current."""
+    stand_in = _PartitionOnly(partition)
+    token = _current_event.set(weakref.ref(stand_in))
+    try:
+        table.data[key] = value
+    finally:
+        _current_event.reset(token)
+
+
+def changelog_message(table, partition, key, value, key_serializer=None, value_serializer=None):
     """A changelog write, as Faust's ``send_changelog`` makes it, not yet sent."""
     if value is None and value_serializer is None:
         value_serializer = "raw"        # a tombstone, as Faust's on_key_del writes it

@@ -1,6 +1,8 @@
 """The agent's glue, in Faust's test context: messages in, sends out, table written. No broker."""
 
 import asyncio
+
+import orjson
 from unittest.mock import AsyncMock
 
 import pytest
@@ -10,6 +12,7 @@ from schemas import examples as ex
 from pricestream.domain.ticks import ticks_for
 from schemas.codec import encode
 from streams.app import create_worker
+from streams.tables import pack_state, unpack_state
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def test_a_catalog_entry_lists_the_sku_stores_its_state_and_sends_its_first_pric
     asyncio.run(scenario())
     [raw] = sent(worker, "price-changes")
     assert b'"new_price":20.0' in raw and b'"initial-listing"' in raw
-    assert worker.tables.sku_state[b"G1"].price == 20.0
+    assert unpack_state(worker.tables.sku_state[b"G1"]).price == 20.0
     assert worker.counters.consumed["catalog"] == 1 and worker.counters.skus_closed == 1
     key = worker.topics.outputs["price-changes"].send.await_args.kwargs["key"]
     assert key == b"G1"          # outputs are keyed by SKU, not by the tick's key
@@ -109,11 +112,11 @@ def test_events_before_the_catalog_entry_in_the_same_period_are_kept_not_dead_le
 
     asyncio.run(scenario())
     assert sent(worker, "dead-letter") == []
-    assert worker.tables.sku_state[b"G4"].stock.on_hand == 7
+    assert unpack_state(worker.tables.sku_state[b"G4"]).stock.on_hand == 7
 
 
 def test_the_state_table_writes_its_changelog_in_the_format_it_recovers_from(worker):
-    """Faust serialises changelog writes with the table's serializers, reads with its schema: the same codec."""
+    """The table holds packed states, and its changelog the same bytes: what a restart reads back."""
     from pricestream.domain.engine import Engine, EngineConfig
 
     engine = Engine(EngineConfig())
@@ -123,11 +126,14 @@ def test_the_state_table_writes_its_changelog_in_the_format_it_recovers_from(wor
     table = worker.tables.sku_state
     topic = table.changelog_topic
     raw_key, _ = topic.prepare_key(b"G5", table.key_serializer)
-    raw_value, _ = topic.prepare_value(state, table.value_serializer)
-    assert raw_key == b"G5"
+    raw_value, _ = topic.prepare_value(pack_state(state), table.value_serializer)
+    assert raw_key == b"G5" and raw_value == pack_state(state)
     message = type("Message", (), {"value": raw_value, "key": raw_key, "headers": {}})()
-    restored = topic.schema.loads_value(worker.app, message)
+    restored = unpack_state(topic.schema.loads_value(worker.app, message))
     assert restored.to_dict() == state.to_dict() and restored.demand.views is not None
+    assert len(raw_value) < len(orjson.dumps(state.to_dict())) / 2       # packed: zlib over the JSON
+    # a changelog written before states were packed (plain JSON) still recovers
+    assert unpack_state(orjson.dumps(state.to_dict())).to_dict() == state.to_dict()
 
 
 def test_the_agent_counts_what_it_sends_for_metrics_and_the_table_size_is_read_on_scrape(worker):
