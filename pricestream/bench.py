@@ -3,9 +3,9 @@
 Four measurements, each on topics and a worker of its own (``session_settings``), printed as JSON:
 
 - **throughput**: a catalogue of ``skus`` SKUs is loaded first; then ``events`` events (clicks, orders
-  and competitor prices in the shares of ``mix``) and one tick per partition are written *before* the
-  worker is started again, and the worker's time from ready to having committed every one of them is
-  timed, with its CPU time and peak memory. The **raw limit** is then measured on the same topics: a
+  and competitor prices in the shares of ``mix``) and one tick per partition are written as fast as the
+  broker takes them (several times the worker's pace), and the time until the worker has committed
+  every one of them is measured, with its CPU time and peak memory. The **raw limit** is then measured on the same topics: a
   minimal aiokafka loop that reads every message, parses its JSON and writes one message per 100
   inputs; ``ratio`` is the engine's pace over it. A minimal Faust agent doing the same (``faust_floor``,
   same processing guarantee) shows how much of the gap is Faust's own.
@@ -191,28 +191,33 @@ class Session:
         return {"messages": preloader.written, "seconds": round(seconds, 1)}
 
     def drain(self, skus: list[str], n_events: int, tick: bool) -> dict:
-        """Stop the worker, write ``n_events`` (and a tick), restart it and time it reading them all."""
-        self.stop()
+        """Write ``n_events`` (and a tick) as fast as the broker takes them to the running worker, and
+        time it until it has committed them all.
+
+        The writer is several times faster than the worker, so the worker's pace is what is timed (from
+        the first write). A worker restarted onto such a backlog instead stalls now and then (Faust
+        0.15; Known limits in the README), which is why the backlog is not written before a restart.
+        """
+        worker = self.worker
         preloader = Preloader(self.settings)
         events = Events(skus, self.plan.seed, self.plan.mix, prefix="bench")
-        written_from = time.monotonic()
+        started = time.monotonic()
+        cpu_before = worker.cpu_seconds()
         for i in range(n_events):
             preloader.record(events.next(START_MS + 1 + i * (PERIOD_MS - 2) // max(1, n_events)))
         if tick:
             preloader.ticks(START_MS + PERIOD_MS)
         preloader.flush()
         preloader.close()
-        self.progress(f"  {preloader.written:,} messages written in {time.monotonic() - written_from:.1f} s; "
-                      "worker restarted to read them")
-        ends = input_ends(self.settings)
-        recovery_s = self.start()
-        worker = self.worker
-        cpu_before = worker.cpu_seconds()
-        seconds = wait_committed(self.settings, worker, ends, self.plan.timeout_s, self.progress, "draining")
+        written_s = time.monotonic() - started
+        self.progress(f"  {preloader.written:,} messages written in {written_s:.1f} s")
+        wait_committed(self.settings, worker, input_ends(self.settings), self.plan.timeout_s, self.progress,
+                       "draining")
+        seconds = time.monotonic() - started
         cpu = worker.cpu_seconds() - cpu_before
         return {
             "skus": len(skus), "messages": preloader.written, "ticks": self.settings.partitions if tick else 0,
-            "recovery_s": round(recovery_s, 2), "drain_s": round(seconds, 2),
+            "written_s": round(written_s, 2), "drain_s": round(seconds, 2),
             "events_per_s": round(preloader.written / seconds),
             "cpu_s_per_1000_events": round(1000 * cpu / preloader.written, 4),
             "cpu_utilisation": round(cpu / seconds, 2),
