@@ -460,7 +460,9 @@ MEASUREMENTS = {"throughput": measure_throughput, "latency": measure_latency, "s
 
 
 def run_bench(settings: Settings, plan: BenchPlan = BenchPlan(), local_broker: bool = True,
-              progress: Progress = print) -> dict:
+              progress: Progress = print, on_phase: Callable[[dict], None] = lambda report: None) -> dict:
+    """Run ``plan.phases`` in order; ``on_phase`` gets the report so far after each one, so a long run
+    that fails late (or is stopped) keeps the figures it already measured."""
     started = time.monotonic()
     report: dict = {"plan": {**dataclasses.asdict(plan), "mix": {"clicks": plan.mix.clicks, "orders": plan.mix.orders}},
                     "pricing_policy": settings.pricing_policy, "restock_policy": settings.restock_policy,
@@ -468,6 +470,8 @@ def run_bench(settings: Settings, plan: BenchPlan = BenchPlan(), local_broker: b
                     "store": settings.store}
     for phase in plan.phases:
         report[phase] = MEASUREMENTS[phase](settings, plan, local_broker, progress)
+        report["wall_s"] = round(time.monotonic() - started, 1)
+        on_phase(report)
     report["wall_s"] = round(time.monotonic() - started, 1)
     return report
 
@@ -482,10 +486,12 @@ def run_bench_command(args, settings: Settings) -> int:
                      recovery_skus=args.recovery_skus,
                      growth_skus=tuple(int(n) for n in args.growth_skus.split(",")), growth_events=args.growth_events,
                      phases=phases, seed=args.seed)
-    report = run_bench(settings, plan, local_broker=not args.external, progress=log_to_stderr)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as out:
-            out.write(text + "\n")
+
+    def save(report: dict) -> None:
+        if args.out:
+            with open(args.out, "w") as out:
+                out.write(json.dumps(report, indent=2) + "\n")
+
+    report = run_bench(settings, plan, local_broker=not args.external, progress=log_to_stderr, on_phase=save)
+    print(json.dumps(report, indent=2))
     return 0

@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="catalogue sizes of the growth runs (default 1000,10000,100000,1000000)")
     p.add_argument("--growth-events", type=int, default=200_000, help="events per growth run (default 200,000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the event mix (default 1)")
-    p.add_argument("--out", help="also write the JSON report to this file")
+    p.add_argument("--out", help="also write the JSON report to this file, after each phase")
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.set_defaults(func=cmd_bench)

@@ -24,7 +24,10 @@ def test_the_benchmark_runs_every_measurement_at_a_small_size(kafka_broker, caps
     plan = BenchPlan(events=20_000, skus=200, latency_rate=400.0, latency_s=12.0, latency_skus=60,
                      latency_period_s=3.0, recovery_skus=1_000, growth_skus=(100, 1_000), growth_events=5_000,
                      timeout_s=300.0)       # a worker that stops making progress fails the test, not the CI clock
-    report = run_bench(kafka_broker.settings, plan, local_broker=False, progress=print)
+    saved: list[list[str]] = []         # the phases each save saw: a late failure keeps the earlier figures
+    report = run_bench(kafka_broker.settings, plan, local_broker=False, progress=print,
+                       on_phase=lambda partial: saved.append([p for p in plan.phases if p in partial]))
+    assert saved == [list(plan.phases[:n]) for n in range(1, len(plan.phases) + 1)]
     ARTIFACT.parent.mkdir(exist_ok=True)
     ARTIFACT.write_text(json.dumps(report, indent=2) + "\n")
     with capsys.disabled():
