@@ -314,6 +314,33 @@ async def raw_limit(settings: Settings, timeout_s: float) -> dict:
             "cpu_s_per_1000_events": round(1000 * cpu / read, 4)}
 
 
+async def count_records(settings: Settings, topic: str, timeout_s: float = 300.0) -> int:
+    """The records a consumer reading ``topic`` from the start gets today (committed only): after the
+    broker's compaction, not its offsets' span. What a recovering worker has to read."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition as AioTopicPartition
+
+    consumer = AIOKafkaConsumer(**aiokafka_connection(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tps = [AioTopicPartition(topic, p) for p in range(settings.partitions)]      # as every topic of the engine
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + timeout_s
+        records, left = 0, {tp for tp in tps if ends[tp] > 0}
+        while left:
+            for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                records += len(messages)
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"counted {records} records of {topic} in {timeout_s:.0f} s, not done")
+        return records
+    finally:
+        await consumer.stop()
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
@@ -420,6 +447,8 @@ def measure_scale(settings: Settings, plan: BenchPlan, local_broker: bool, progr
         decided = session.drain(skus, plan.recovery_skus, tick=True)
         loaded_rss = session.worker.rss_bytes()
         session.stop()
+        changelog_records = asyncio.run(count_records(session.settings, session.settings.state_changelog()))
+        progress(f"  restarting onto a changelog of {changelog_records:,} records")
         recovery_s = session.start()
         recovered_rss = session.worker.rss_bytes()
         second_empty = Session(settings, plan, local_broker, progress)
@@ -431,7 +460,8 @@ def measure_scale(settings: Settings, plan: BenchPlan, local_broker: bool, progr
     finally:
         session.close()
     return {"skus": plan.recovery_skus, "catalogue": catalogue, "decided": decided,
-            "recovery_s": round(recovery_s, 2),
+            "recovery_s": round(recovery_s, 2), "changelog_records": changelog_records,
+            "changelog_records_per_sku": round(changelog_records / plan.recovery_skus, 2),
             "rss_mb": {"empty": _mb(empty_rss), "after_deciding": _mb(loaded_rss), "after_recovery": _mb(recovered_rss)},
             "bytes_per_sku": round((recovered_rss - empty_rss) / plan.recovery_skus),
             "bytes_per_sku_after_deciding": round((loaded_rss - empty_rss) / plan.recovery_skus)}

@@ -18,6 +18,7 @@ RESTOCK_POLICIES = ("fixed-reorder", "learned")
 PROCESSING_GUARANTEES = ("exactly_once", "at_least_once")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+STATE_TABLE = "sku-state"      # the per-SKU state table (streams/tables.py); its changelog is <app id>-sku-state-changelog
 
 
 class Secret:
@@ -238,6 +239,10 @@ class Settings:
         'staging.orders'
         """
         return self.topic_prefix + name
+
+    def state_changelog(self) -> str:
+        """The state table's changelog topic, as Faust names it (``<app id>-<table>-changelog``)."""
+        return f"{self.app_id}-{STATE_TABLE}-changelog"
 
     def worker_data_dir(self) -> Path:
         """Faust's data directory for this app id (a rocksdb:// store's files)."""

@@ -10,7 +10,7 @@ import orjson
 
 from pricestream.domain.engine import SkuState
 from pricestream.domain.intake import PartitionIndex
-from pricestream.settings import Settings
+from pricestream.settings import STATE_TABLE, Settings
 from streams.faust_fixes import changelog_message, put_in_store
 
 
@@ -107,8 +107,18 @@ class TableStore:
         return partition
 
 
+# Kafka compacts only closed segments, and by default a segment closes at 1 GiB or after 7 days: the
+# changelog would keep every write of the week (a busy SKU is written at every commit) and a restarted
+# worker would read them all. Segments that close at 4 MiB or after 5 minutes, cleaned once a fifth of
+# the log is stale, keep what recovery reads near one record per SKU. (Applied when Faust creates the
+# changelog; an existing one keeps its settings: see the README's Sizing.)
+CHANGELOG_CONFIG = {"segment.bytes": str(4 * 2**20), "segment.ms": str(5 * 60_000),
+                    "min.cleanable.dirty.ratio": "0.2"}
+
+
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
     return Tables(sku_state=app.Table(
         # bytes both: Faust reads and writes them raw (pack_state and unpack_state are the codec)
-        "sku-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+        STATE_TABLE, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+        extra_topic_configs=CHANGELOG_CONFIG,
         help="Per-SKU catalogue, price, competitors, stock, demand models and counters."))

@@ -57,6 +57,8 @@ def test_the_benchmark_runs_every_measurement_at_a_small_size(kafka_broker, caps
 
     scale = report["scale"]
     assert scale["decided"]["skus"] == plan.recovery_skus and scale["recovery_s"] > 0
+    # every SKU decided has its state in the changelog the restarted worker read (partition indexes too)
+    assert scale["changelog_records"] > plan.recovery_skus
     assert scale["rss_mb"]["after_recovery"] > scale["rss_mb"]["empty"]
 
     assert [row["skus"] for row in report["growth"]] == list(plan.growth_skus)

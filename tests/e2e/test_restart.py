@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from kafka.admin import ConfigResource
 
+from pricestream.topics_admin import admin_client
 from schemas import examples as ex
 from schemas.codec import encode
+from streams.tables import CHANGELOG_CONFIG
 from tests.e2e.harness import Outputs, Producer, isolated_settings, offline_replay, start_worker
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +39,14 @@ def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_br
     producer.tick(0)
     play_hours(producer, "R1", 0, 30)
     assert worker.stop() == 0 or worker.process.returncode is not None
+    # the changelog closes segments small and often, so the broker compacts it and a restart reads
+    # about one record per SKU, not every write since the topic was made
+    changelog = settings.state_changelog()
+    with admin_client(settings) as admin:
+        configs = admin.describe_configs([ConfigResource("topic", changelog, [*CHANGELOG_CONFIG, "cleanup.policy"])],
+                                         config_filter="all")["topic"][changelog]
+    assert {name: configs[name]["value"] for name in CHANGELOG_CONFIG} == CHANGELOG_CONFIG
+    assert configs["cleanup.policy"]["value"] == "compact"
 
     worker = start_worker(settings, tmp_path)          # same app id and topics: recovers the changelog
     play_hours(producer, "R1", 30, 10)
