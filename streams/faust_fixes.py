@@ -17,7 +17,7 @@ from typing import AsyncIterator, List, Mapping
 from aiokafka.errors import KafkaError
 from aiokafka.producer.sender import Sender as AIOKafkaSender
 from faust.tables.base import Collection
-from faust.transport.consumer import TopicPartitionGroup, TransactionManager
+from faust.transport.consumer import Consumer, TopicPartitionGroup, TransactionManager, ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.streams import _current_event, current_event
 from faust.types import TP, FutureMessage
@@ -350,6 +350,102 @@ def _producer_settings_riding_out_outages(self) -> Mapping:
     return extra
 
 
+_faust_new_offset = Consumer._new_offset
+
+
+def _new_offset_not_past_an_unread_head(self, tp) -> int | None:
+    """Faust's ``Consumer._new_offset`` (the offset a commit may move a partition to: the end of the
+    first run of consecutive acknowledged offsets), not past records at the head of a partition the
+    group never committed.
+
+    Faust checks the head only against a committed offset; with none, it commits the first run it
+    finds wherever it starts. A starting worker hands its agent records while it recovers and drops
+    some of them (the stream's queue is cleared when the flow resumes); when later ones of a
+    never-committed partition were handled and committed first, the dropped head was lost for good.
+    Here such a partition's first commit waits until the run starts at the partition's first offset
+    (one more is allowed, as Faust allows after a commit: a transaction marker), asking the broker
+    for that offset once."""
+    if self._committed_offset[tp] is None and self._acked[tp] and not self._is_changelog_tp(tp):
+        starts = _first_offsets(self)
+        if tp not in starts:
+            _look_up_first_offsets(self, tp)
+            return None
+        gaps = self._gap[tp]
+        head = min(min(self._acked[tp]), min((gap.begin for gap in gaps), default=float("inf")))
+        if head > starts[tp] + 1:
+            return None
+    return _faust_new_offset(self, tp)
+
+
+def _first_offsets(consumer) -> dict:
+    if not hasattr(consumer, "_pricestream_first_offsets"):
+        consumer._pricestream_first_offsets = {}
+        consumer._pricestream_looking_up = set()
+    return consumer._pricestream_first_offsets
+
+
+def _look_up_first_offsets(consumer, tp) -> None:
+    """In the background: ``tp``'s first offset, for the next commit to use."""
+    if tp in consumer._pricestream_looking_up:
+        return
+    consumer._pricestream_looking_up.add(tp)
+
+    async def look_up() -> None:
+        try:
+            thread = consumer._thread
+            aio = thread._ensure_consumer()
+            found = await thread.call_thread(aio.beginning_offsets, [faust_aiokafka.ensure_aiokafka_TP(tp)])
+            consumer._pricestream_first_offsets.update({ensure_TP(t): offset for t, offset in found.items()})
+        except Exception as exc:        # the commit waits for the next try
+            log.warning("could not look up the first offset of %s: %r", tp, exc)
+        finally:
+            consumer._pricestream_looking_up.discard(tp)
+
+    asyncio.ensure_future(look_up())
+
+
+async def _seek_to_the_start(consumer, partitions: list) -> None:
+    """Move an aiokafka consumer's ``partitions`` to their first offsets (dropping records fetched)."""
+    for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+        consumer.seek(tp, offset)
+
+
+async def _perform_seek_from_the_start_where_nothing_is_committed(self) -> None:
+    """Faust's ``Consumer.perform_seek`` (seek every partition back to its committed offset, after a
+    recovery or when the flow was stopped), also for the input partitions the group never committed.
+
+    aiokafka's ``seek_to_committed`` moves only partitions with a committed offset above 0; the others
+    stay where the fetcher left them. A worker started onto a backlog fetches input records while its
+    streams are held for recovery, and those records never reach the agent (the stream's queue is
+    cleared when the flow resumes). The seek after recovery brings them back on partitions with a
+    commit; on a partition that never had one (a topic first written while the worker was down) they
+    were lost, and the partition's commit stopped short of its end: the "stall" once listed among the
+    README's known limits. Those partitions now start where a new member of the group would start
+    them (``consumer_auto_offset_reset``, earliest here); a record the agent did see is skipped by the
+    SKU state's offsets, as for any redelivery."""
+    if self.flow_active:
+        # Faust seeks at the end of recovery with the flow running: records fetched before the seek kept
+        # reaching the streams after it, moved the read offsets past the records the seek brings back,
+        # and those were then dropped as already read. Stop the flow and empty the streams' buffers (all
+        # fetched before the seek) first; the caller resumes the flow right after (Recovery does).
+        self.stop_flow()
+        await self.wait_for_stopped_flow()
+        self.app.flow_control.clear()
+    read_offset = self._read_offset
+    _committed_offsets = await self.seek_to_committed()
+    never_committed = [faust_aiokafka.ensure_aiokafka_TP(tp) for tp, offset in _committed_offsets.items()
+                       if not offset and not self._is_changelog_tp(tp)]
+    if never_committed and self.app.conf.consumer_auto_offset_reset == "earliest":
+        # to their first offset now, not by a reset the fetcher makes later: records already fetched
+        # from further on must not reach the agent first (their commit would pass over the rest)
+        thread = self._thread
+        await thread.call_thread(_seek_to_the_start, thread._ensure_consumer(), never_committed)
+    read_offset.update({tp: offset if offset is not None and offset >= 0 else None
+                        for tp, offset in _committed_offsets.items()})
+    self._committed_offset.update({ensure_TP(tp): offset if offset else None
+                                   for tp, offset in _committed_offsets.items() if offset is not None})
+
+
 def discard_local_tables(app) -> None:
     """Under exactly_once, start a RocksDB table store empty: it is rebuilt from the changelog.
 
@@ -368,6 +464,8 @@ def apply() -> None:
     AIOKafkaSender._find_coordinator = _find_coordinator_through_outages
     faust_aiokafka.Producer._settings_extra = _producer_settings_riding_out_outages
     faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_the_broker
+    Consumer.perform_seek = _perform_seek_from_the_start_where_nothing_is_committed
+    Consumer._new_offset = _new_offset_not_past_an_unread_head
     Collection.send_changelog = _send_changelog_within_the_gate
     TransactionManager.commit = _commit_within_the_gate
     TransactionManager.on_rebalance = _on_rebalance_forgetting_revoked
