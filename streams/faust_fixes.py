@@ -23,6 +23,8 @@ from faust.streams import _current_event, current_event
 from faust.types import TP, FutureMessage
 from faust.types.enums import ProcessingGuarantee
 
+from streams import faust_recovery
+
 log = logging.getLogger("pricestream.worker")
 
 
@@ -461,6 +463,7 @@ def discard_local_tables(app) -> None:
 
 
 def apply() -> None:
+    faust_recovery.install()
     AIOKafkaSender._find_coordinator = _find_coordinator_through_outages
     faust_aiokafka.Producer._settings_extra = _producer_settings_riding_out_outages
     faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_from_the_broker
