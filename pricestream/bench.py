@@ -195,8 +195,7 @@ class Session:
         time it until it has committed them all.
 
         The writer is several times faster than the worker, so the worker's pace is what is timed (from
-        the first write). A worker restarted onto such a backlog instead stalls now and then (Faust
-        0.15; Known limits in the README), which is why the backlog is not written before a restart.
+        the first write), with no restart's recovery in it.
         """
         worker = self.worker
         preloader = Preloader(self.settings)
