@@ -364,52 +364,31 @@ def _new_offset_not_past_an_unread_head(self, tp) -> int | None:
     finds wherever it starts. A starting worker hands its agent records while it recovers and drops
     some of them (the stream's queue is cleared when the flow resumes); when later ones of a
     never-committed partition were handled and committed first, the dropped head was lost for good.
-    Here such a partition's first commit waits until the run starts at the partition's first offset
-    (one more is allowed, as Faust allows after a commit: a transaction marker), asking the broker
-    for that offset once."""
-    if self._committed_offset[tp] is None and self._acked[tp] and not self._is_changelog_tp(tp):
-        starts = _first_offsets(self)
-        if tp not in starts:
-            _look_up_first_offsets(self, tp)
-            return None
-        gaps = self._gap[tp]
-        head = min(min(self._acked[tp]), min((gap.begin for gap in gaps), default=float("inf")))
-        if head > starts[tp] + 1:
-            return None
+    Here such a partition's first commit waits until the run starts at the first offset the seek
+    after recovery sent it to (one more is allowed, as Faust allows after a commit: a transaction
+    marker)."""
+    if self._committed_offset[tp] is None and self._acked[tp]:
+        start = _first_offsets(self).get(tp)
+        if start is not None:
+            head = min(min(self._acked[tp]), min((gap.begin for gap in self._gap[tp]), default=float("inf")))
+            if head > start + 1:
+                return None
     return _faust_new_offset(self, tp)
 
 
 def _first_offsets(consumer) -> dict:
+    """The first offsets of the never-committed input partitions the last seek moved (``TP`` -> offset)."""
     if not hasattr(consumer, "_pricestream_first_offsets"):
         consumer._pricestream_first_offsets = {}
-        consumer._pricestream_looking_up = set()
     return consumer._pricestream_first_offsets
 
 
-def _look_up_first_offsets(consumer, tp) -> None:
-    """In the background: ``tp``'s first offset, for the next commit to use."""
-    if tp in consumer._pricestream_looking_up:
-        return
-    consumer._pricestream_looking_up.add(tp)
-
-    async def look_up() -> None:
-        try:
-            thread = consumer._thread
-            aio = thread._ensure_consumer()
-            found = await thread.call_thread(aio.beginning_offsets, [faust_aiokafka.ensure_aiokafka_TP(tp)])
-            consumer._pricestream_first_offsets.update({ensure_TP(t): offset for t, offset in found.items()})
-        except Exception as exc:        # the commit waits for the next try
-            log.warning("could not look up the first offset of %s: %r", tp, exc)
-        finally:
-            consumer._pricestream_looking_up.discard(tp)
-
-    asyncio.ensure_future(look_up())
-
-
-async def _seek_to_the_start(consumer, partitions: list) -> None:
+async def _seek_to_the_start(consumer, partitions: list) -> dict:
     """Move an aiokafka consumer's ``partitions`` to their first offsets (dropping records fetched)."""
-    for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+    starts = await consumer.beginning_offsets(partitions)
+    for tp, offset in starts.items():
         consumer.seek(tp, offset)
+    return starts
 
 
 async def _perform_seek_from_the_start_where_nothing_is_committed(self) -> None:
@@ -441,7 +420,8 @@ async def _perform_seek_from_the_start_where_nothing_is_committed(self) -> None:
         # to their first offset now, not by a reset the fetcher makes later: records already fetched
         # from further on must not reach the agent first (their commit would pass over the rest)
         thread = self._thread
-        await thread.call_thread(_seek_to_the_start, thread._ensure_consumer(), never_committed)
+        starts = await thread.call_thread(_seek_to_the_start, thread._ensure_consumer(), never_committed)
+        _first_offsets(self).update({ensure_TP(tp): offset for tp, offset in starts.items()})
     read_offset.update({tp: offset if offset is not None and offset >= 0 else None
                         for tp, offset in _committed_offsets.items()})
     self._committed_offset.update({ensure_TP(tp): offset if offset else None

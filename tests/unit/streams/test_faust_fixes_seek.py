@@ -114,11 +114,7 @@ class AckBook(SimpleNamespace):
         from intervaltree import IntervalTree
         super().__init__(_acked=defaultdict(list, {tp: list(acked)}), _acked_index=defaultdict(set, {tp: set(acked)}),
                          _gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None),
-                         _pricestream_first_offsets={} if first_offset is None else {tp: first_offset},
-                         _pricestream_looking_up=set())
-
-    def _is_changelog_tp(self, tp) -> bool:
-        return tp.topic == CHANGELOG
+                         _pricestream_first_offsets={} if first_offset is None else {tp: first_offset})
 
 
 def test_a_never_committed_partition_is_not_committed_past_records_missing_at_its_head():
@@ -133,9 +129,17 @@ def test_a_never_committed_partition_is_not_committed_past_records_missing_at_it
     assert new_offset(AckBook(tp, [40, 41], first_offset=40), tp) == 42
 
 
-def test_a_partition_with_a_commit_or_a_changelog_is_judged_as_faust_judges_it():
-    tp, changelog = TopicPartition("clicks", 0), TopicPartition(CHANGELOG, 0)
+def test_a_partition_with_a_commit_or_not_moved_by_the_seek_is_judged_as_faust_judges_it():
+    tp = TopicPartition("clicks", 0)
     committed = AckBook(tp, [5, 6], first_offset=0)
     committed._committed_offset[tp] = 5
     assert new_offset(committed, tp) == 7
-    assert new_offset(AckBook(changelog, [5, 6], first_offset=0), changelog) == 7
+    # a changelog, or an input partition under another reset policy: the seek recorded no first offset
+    assert new_offset(AckBook(TopicPartition(CHANGELOG, 0), [5, 6], first_offset=None),
+                      TopicPartition(CHANGELOG, 0)) == 7
+
+
+def test_the_seek_records_the_first_offsets_the_head_check_uses():
+    never = TopicPartition("clicks", 0)
+    consumer = seek(FakeConsumer({never: None, TopicPartition("orders", 1): 9}))
+    assert consumer._pricestream_first_offsets == {("clicks", 0): 0}
