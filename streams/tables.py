@@ -95,8 +95,9 @@ class TableStore:
             del self._live[key]
 
     def _keep(self, key: bytes, value) -> int:
-        self._live.pop(key, None)
-        partition = self._table.partition_for_key(key)
+        entry = self._live.pop(key, None)
+        # a live key knows its partition: no hashing of the key again on every event's write
+        partition = entry[1] if entry is not None else self._table.partition_for_key(key)
         self._live[key] = (value, partition)
         while len(self._live) > self.live_max:
             old_key = next(iter(self._live))
