@@ -287,8 +287,10 @@ async def _on_rebalance_forgetting_revoked(self, assigned, revoked, newly_assign
     the_gate = gate(self.app)
     for tp in revoked:
         the_gate.processed.pop(tp, None)
-    # their producers stop below and their messages are read again by the new owner
-    gone = {tp.partition for tp in revoked} - {tp.partition for tp in assigned}
+    # their producers stop below and their messages are read again by the new owner. A partition kept
+    # here only as a standby copy is gone too: its live states would be stale when it came back.
+    active = {tp.partition for tp in assigned if not self.app.assignor.is_standby(tp)}
+    gone = {tp.partition for tp in revoked} - active
     the_gate.forget_writes(gone)
     await _on_rebalance(self, assigned, revoked, newly_assigned)
     await _stop_producers_of_partitions_gone(self, assigned)
