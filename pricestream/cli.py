@@ -110,6 +110,12 @@ def cmd_fuzz_test(args) -> int:
     return run_fuzz_test_command(args, _settings(args))
 
 
+def cmd_scale_test(args) -> int:
+    from pricestream.scale_test import run_scale_test_command
+
+    return run_scale_test_command(args, _settings(args))
+
+
 def cmd_burst_test(args) -> int:
     from pricestream.burst_test import run_burst_test_command
 
@@ -240,6 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="store_true",
                    help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.set_defaults(func=cmd_fuzz_test)
+
+    p = sub.add_parser("scale-test", help="several workers in one group: a scenario through Kafka while workers "
+                                          "join and leave; outputs compared with a single worker's run")
+    policy_flags(p)
+    p.add_argument("--scenario", default="standard", help="built-in name or a scenario JSON file")
+    p.add_argument("--seed", type=int, help="market seed (default: the scenario's)")
+    p.add_argument("--change-seed", type=int, help="seed of the change moments and of who leaves (default: the market seed)")
+    p.add_argument("--periods", type=int, help="override the horizon, in periods")
+    p.add_argument("--days", type=float, help="override the horizon, in days (default 1, unless --periods)")
+    p.add_argument("--skus", type=int, help="only the scenario's first N SKUs")
+    p.add_argument("--workers", type=int, default=3, help="workers at the start (default 3)")
+    p.add_argument("--add", type=int, default=1, help="workers that join mid-run (default 1)")
+    p.add_argument("--stop", type=int, default=1, help="workers stopped gracefully mid-run, SIGTERM (default 1)")
+    p.add_argument("--kill", type=int, default=0, help="workers killed mid-run, SIGKILL, not restarted (default 0)")
+    p.add_argument("--partitions", type=int, help="partitions of every topic (default PRICESTREAM_PARTITIONS)")
+    p.add_argument("--external", action="store_true",
+                   help="use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
+    p.set_defaults(func=cmd_scale_test)
 
     p = sub.add_parser("burst-test", help="back-pressure: events at a normal rate, a burst of N times it, then "
                                           "normal again; the worker's memory and lag sampled, nothing lost")

@@ -189,8 +189,10 @@ class CrashingDriver(KafkaDriver):
         self.killer.arm(max(MIN_KILL_WINDOW_S, kill.delay * typical), self.producer.produced, self.period)
 
 
-def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[bytes]]:
-    """Every committed event of the output topics, per topic, partition by partition in offset order."""
+def read_committed(settings: Settings, timeout_s: float = 60,
+                   keep: Callable[[object], object] = lambda message: message.value) -> dict[str, list]:
+    """Every committed event of the output topics, per topic, partition by partition in offset order:
+    what ``keep`` takes of each message (its value by default)."""
     consumer = KafkaConsumer(**connection(settings), group_id=None,
                              isolation_level="read_committed", enable_auto_commit=False)
     try:
@@ -198,13 +200,13 @@ def read_committed(settings: Settings, timeout_s: float = 60) -> dict[str, list[
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)        # read_committed: the last stable offsets
-        out: dict[str, list[bytes]] = {t: [] for t in OUTPUT_TOPICS}
+        out: dict[str, list] = {t: [] for t in OUTPUT_TOPICS}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read the output topics to their ends in {timeout_s} s")
             for tp, batch in consumer.poll(timeout_ms=200).items():
-                out[tp.topic.removeprefix(settings.topic_prefix)] += [m.value for m in batch]
+                out[tp.topic.removeprefix(settings.topic_prefix)] += [keep(m) for m in batch]
         return out
     finally:
         consumer.close()
