@@ -261,6 +261,27 @@ def compare(reference: dict[str, list[bytes]], output: dict[str, list[bytes]]) -
     return result
 
 
+def market_difference(seen: list[tuple[str, bytes]], reference: list[tuple[str, bytes]]) -> dict | None:
+    """Where the decisions the market applied, in order, first part from the reference run's: the
+    period and SKU on each side (None when they are the same).
+
+    >>> d = lambda sku, t: ("price-changes", b'{"sku": "%s", "event_time_ms": %d}' % (sku.encode(), t))
+    >>> market_difference([d("A", 1), d("B", 1)], [d("A", 1), d("B", 1)]) is None
+    True
+    >>> market_difference([d("A", 1), d("B", 2)], [d("A", 1), d("B", 1), d("B", 2)])
+    {'index': 1, 'seen': ['price-changes', 'B', 2], 'reference': ['price-changes', 'B', 1]}
+    """
+    def where(decisions: list, at: int) -> list | None:
+        if at >= len(decisions):
+            return None
+        event = json.loads(decisions[at][1])
+        return [decisions[at][0], event.get("sku"), event.get("event_time_ms")]
+
+    at = next((i for i in range(max(len(seen), len(reference)))
+               if i >= len(seen) or i >= len(reference) or seen[i] != reference[i]), None)
+    return None if at is None else {"index": at, "seen": where(seen, at), "reference": where(reference, at)}
+
+
 def reference_run(scenario: Scenario, settings: Settings, seed: int) -> tuple[dict[str, list[bytes]], object]:
     """The decisions and dead letters of an uninterrupted run, from the offline shell."""
     from streams.app import engine_config
@@ -321,6 +342,7 @@ def run_crash_test(scenario: Scenario, settings: Settings, seed: int, kills: int
         "dead_letters": len(output.get("dead-letter", [])),
         "identical": all(t["identical"] for t in per_topic.values()),
         "market_saw_identical_decisions": via_kafka.decisions == offline.decisions,
+        "market_first_difference": market_difference(via_kafka.decisions, offline.decisions),
         "report_identical": via_kafka.report == offline.report,
         "recovery_s": {"mean": round(statistics.fmean(recovery), 2) if recovery else None,
                        "max": round(max(recovery), 2) if recovery else None},

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable
 
 from agents.decide import WORKER_HEADER
-from pricestream.crash_test import CrashingDriver, Disruptor, compare, read_committed, reference_run
+from pricestream.crash_test import (CrashingDriver, Disruptor, compare, market_difference, read_committed,
+                                    reference_run)
 from pricestream.lockstep import LockstepTimeout
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import end_session, session_settings
@@ -376,6 +377,7 @@ def run_scale_test(scenario: Scenario, settings: Settings, seed: int, workers: i
         "extra": sum(t["extra"] for t in per_topic.values()),
         "identical": all(t["identical"] for t in per_topic.values()),
         "market_saw_identical_decisions": via_kafka.decisions == offline.decisions,
+        "market_first_difference": market_difference(via_kafka.decisions, offline.decisions),
         **ownership(output, names),
         "handovers": handovers(output, changer.log, names),
         "workers_crashed": group.unasked_exits,

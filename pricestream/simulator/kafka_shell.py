@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +33,8 @@ class KafkaDriver:
         self.partitions = [TopicPartition(settings.topic(t), p) for t in OUTPUT_TOPICS
                            for p in range(settings.partitions)]
         self.consumer.assign(self.partitions)
+        self._log_ends = KafkaConsumer(**connection(settings), isolation_level="read_uncommitted",
+                                       enable_auto_commit=False, group_id=None)
         self.dead_letters: list[bytes] = []
         self.keep_waiting = None        # see Lockstep.wait_committed: a crash test grants a restarted worker time
 
@@ -46,7 +49,7 @@ class KafkaDriver:
         """Called with the period's events written, before the lockstep tick (a crash test kills here)."""
 
     def _read_to_end(self) -> list[tuple[str, bytes]]:
-        ends = self.consumer.end_offsets(self.partitions)      # read_committed: the last stable offsets
+        ends = self._stable_ends()
         decisions = []
         while any(self.consumer.position(tp) < end for tp, end in ends.items()):
             for tp, batch in self.consumer.poll(timeout_ms=200).items():
@@ -56,9 +59,26 @@ class KafkaDriver:
                      else decisions.append((topic, msg.value)))
         return decisions
 
+    def _stable_ends(self, timeout_s: float = 10.0) -> dict:
+        """The output partitions' last stable offsets, once no transaction is open on them.
+
+        The lockstep returns when the group's offsets are committed, and a transaction's offsets and
+        its outputs commit together; but the broker writes the commit markers partition by partition,
+        in no set order, so the offsets can be visible a moment before the outputs are. Nothing else
+        is written before the next period, so the outputs' end is where no transaction is open
+        (bounded by ``timeout_s``, for one left open by a worker that died and is not back)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stable = self.consumer.end_offsets(self.partitions)        # read_committed: last stable offsets
+            logged = self._log_ends.end_offsets(self.partitions)
+            if all(stable[tp] >= logged[tp] for tp in self.partitions) or time.monotonic() > deadline:
+                return stable
+            time.sleep(0.02)
+
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()
+        self._log_ends.close()
 
 
 def _free_port() -> int:
