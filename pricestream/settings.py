@@ -102,6 +102,18 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "learned: price for where the cheapest competitor settles if it follows our moves (learned per "
                 "SKU), not for its price now. Earns more against competitors who answer cuts, but departs "
                 "from the per-period optimum the oracle measures."),
+    SettingSpec("experiment_challenger", "PRICESTREAM_EXPERIMENT_CHALLENGER", "",
+                "Champion/challenger: a second pricing policy that decides a share of the SKUs (chosen by a "
+                "stable hash) while PRICESTREAM_PRICING_POLICY, the champion, decides the rest. Empty: no "
+                "experiment. Every decision event names its SKU's arm (field `arm`); in simulation, "
+                "`pricestream simulate --challenger` compares the arms' profit."),
+    SettingSpec("experiment_share", "PRICESTREAM_EXPERIMENT_SHARE", "0.5",
+                "Share of the SKUs the challenger decides, between 0 and 1."),
+    SettingSpec("experiment_salt", "PRICESTREAM_EXPERIMENT_SALT", "pricestream",
+                "Salt of the SKUs' hash into arms: a new salt draws new arms (keep it for an experiment's life)."),
+    SettingSpec("experiment_start_ms", "PRICESTREAM_EXPERIMENT_START_MS", "0",
+                "Event time (ms since the epoch) from which the challenger decides its SKUs; before it the "
+                "champion decides all of them, a pre-period the report uses to take out differences between SKUs."),
     SettingSpec("clock_interval_s", "PRICESTREAM_CLOCK_INTERVAL_S", "60",
                 "Live clock: every this many seconds the worker ticks every partition (decisions happen at "
                 "ticks). 0 turns it off, for when a simulator or a replay brings its own ticks."),
@@ -159,6 +171,10 @@ class Settings:
     undercut: float
     pricing_seed: int
     anticipate_competitors: bool
+    experiment_challenger: str
+    experiment_share: float
+    experiment_salt: str
+    experiment_start_ms: int
     clock_interval_s: float
     processing_guarantee: str
     commit_interval_s: float
@@ -210,6 +226,12 @@ class Settings:
     def check(self) -> None:
         if self.pricing_policy not in PRICING_POLICIES:
             raise SettingsError(f"pricing policy {self.pricing_policy!r} is not one of {PRICING_POLICIES}")
+        if self.experiment_challenger and self.experiment_challenger not in PRICING_POLICIES:
+            raise SettingsError(f"PRICESTREAM_EXPERIMENT_CHALLENGER {self.experiment_challenger!r} is not one of "
+                                f"{PRICING_POLICIES}")
+        if self.experiment_challenger and not (0 < self.experiment_share < 1 and self.experiment_salt):
+            raise SettingsError("an experiment needs PRICESTREAM_EXPERIMENT_SHARE between 0 and 1 (exclusive) "
+                                "and a non-empty PRICESTREAM_EXPERIMENT_SALT")
         if self.restock_policy not in RESTOCK_POLICIES:
             raise SettingsError(f"restock policy {self.restock_policy!r} is not one of {RESTOCK_POLICIES}")
         if self.processing_guarantee not in PROCESSING_GUARANTEES:

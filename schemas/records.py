@@ -35,6 +35,9 @@ _TIME = {"minimum": 0, "maximum": 32503680000000}    # up to year 3000
 _PRICE = {"exclusiveMinimum": 0, "maximum": MAX_PRICE}
 _PROFILE_ITEM = {"minimum": 0, "maximum": 24}     # a seasonal multiplier (a profile's mean is 1)
 WEEK_MS = 7 * 86_400_000
+_ARM = {"enum": [None, "champion", "challenger"]}
+_ARM_DOC = ("The SKU's arm in a champion/challenger experiment (PRICESTREAM_EXPERIMENT_CHALLENGER); "
+            "null when none runs.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,7 @@ class PriceChange:
     trigger: str = spec("Topic of the latest input that asked for a new price (catalog, competitor-prices).",
                         minLength=1, maxLength=64)
     trigger_event_id: str = spec("event_id of that input.", **_ID)
+    arm: str | None = spec(_ARM_DOC, None, **_ARM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ class RestockOrder:
     lead_time_demand_mean: float | None = spec(
         "Forecast demand over the lead time (plus one review period), if the policy forecasts it.", None, minimum=0)
     lead_time_demand_sd: float | None = spec("Standard deviation of that forecast.", None, minimum=0)
+    arm: str | None = spec(_ARM_DOC, None, **_ARM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +257,7 @@ class DemandForecast:
                                 minimum=0)
     cross_elasticity: float = spec("Estimated elasticity to the cheapest competitor's price.")
     forecast_model: str = spec("Which forecaster the SKU currently uses for page views.", minLength=1, maxLength=64)
+    arm: str | None = spec(_ARM_DOC, None, **_ARM)
 
 
 @dataclass(frozen=True, slots=True)

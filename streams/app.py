@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import faust
 
 from pricestream.domain.engine import Engine, EngineConfig
+from pricestream.domain.experiment import Experiment
 from pricestream.domain.pricing import PolicyParams
 from pricestream.kafka_clients import faust_credentials
 from pricestream.settings import Settings
@@ -39,10 +40,14 @@ def broker_urls(bootstrap_servers: str) -> str:
 
 
 def engine_config(settings: Settings) -> EngineConfig:
+    experiment = (Experiment(settings.experiment_challenger, settings.experiment_share, settings.experiment_salt,
+                             settings.experiment_start_ms)
+                  if settings.experiment_challenger else None)
     return EngineConfig(pricing_policy=settings.pricing_policy, restock_policy=settings.restock_policy,
                         params=PolicyParams(markup=settings.markup, undercut=settings.undercut,
                                             seed=settings.pricing_seed,
-                                            anticipate_competitors=settings.anticipate_competitors))
+                                            anticipate_competitors=settings.anticipate_competitors),
+                        experiment=experiment)
 
 
 def create_worker(settings: Settings) -> Worker:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, units_std
+from pricestream.domain.experiment import CHALLENGER, Experiment
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
 from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
 from pricestream.domain.learned_pricing import learned_policy
@@ -39,10 +40,15 @@ class EngineConfig:
     pricing_policy: str = "competitor-match"
     restock_policy: str = "fixed-reorder"
     params: PolicyParams = PolicyParams()
+    # champion/challenger: ``pricing_policy`` is the champion, the experiment's policy prices its share
+    experiment: Experiment | None = None
 
     def __post_init__(self):
         if self.pricing_policy not in PRICING_POLICIES:
             raise ValueError(f"unknown pricing policy {self.pricing_policy!r}; known: {sorted(PRICING_POLICIES)}")
+        if self.experiment is not None and self.experiment.challenger_policy not in PRICING_POLICIES:
+            raise ValueError(f"unknown challenger pricing policy {self.experiment.challenger_policy!r}; "
+                             f"known: {sorted(PRICING_POLICIES)}")
         if self.restock_policy not in RESTOCK_POLICIES:
             raise ValueError(f"unknown restock policy {self.restock_policy!r}; known: {sorted(RESTOCK_POLICIES)}")
 
@@ -128,8 +134,15 @@ class Engine:
 
     def __init__(self, config: EngineConfig):
         self.config = config
-        self._pricing = PRICING_POLICIES[config.pricing_policy]
         self._restock = RESTOCK_POLICIES[config.restock_policy]
+
+    def pricing_for(self, sku: str, now: int) -> tuple[str | None, str]:
+        """The SKU's experiment arm (None when no experiment runs) and the pricing policy that decides it."""
+        experiment = self.config.experiment
+        arm = None if experiment is None else experiment.arm_at(sku, now)
+        if arm is None:
+            return None, self.config.pricing_policy
+        return arm, experiment.challenger_policy if arm == CHALLENGER else self.config.pricing_policy
 
     def apply(self, state: SkuState | None, record) -> Outcome:
         """Apply one valid input record. ``state`` is updated in place and returned in the outcome."""
@@ -201,15 +214,17 @@ class Engine:
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
         state.demand.close_period(closed, state.price, competitor, period_ms,
                                   price_points=state.catalog.price_points is not None)
+        arm, policy = self.pricing_for(state.sku, now)
         if state.reprice_pending or state.price is None:
-            self._reprice(state, now, outputs)
-        elif self.config.pricing_policy in REPRICE_EVERY_PERIOD:
-            self._reprice(state, now, outputs, periodic=True)
-        self._restock_check(state, now, competitor, outputs)
-        outputs.append(self._forecast(state, now, closed, competitor))
+            self._reprice(state, now, outputs, arm, policy)
+        elif policy in REPRICE_EVERY_PERIOD:
+            self._reprice(state, now, outputs, arm, policy, periodic=True)
+        self._restock_check(state, now, competitor, outputs, arm)
+        outputs.append(self._forecast(state, now, closed, competitor, arm))
         return outputs
 
-    def _forecast(self, state: SkuState, now: int, closed: PeriodCounts, competitor: float | None) -> DemandForecast:
+    def _forecast(self, state: SkuState, now: int, closed: PeriodCounts, competitor: float | None,
+                  arm: str | None) -> DemandForecast:
         demand = state.demand
         views_mean, _ = demand.expected_views(1)
         units_mean, units_var = demand.expected_units(state.price, competitor, 1)
@@ -219,9 +234,11 @@ class Engine:
             sku=state.sku, event_time_ms=now, observed_views=closed.views, observed_units=closed.units,
             price=state.price, competitor_price=competitor, expected_views=views_mean,
             expected_units=units_mean, units_std=units_std(units_var), elasticity=est.elasticity,
-            elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model())
+            elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model(),
+            arm=arm)
 
-    def _reprice(self, state: SkuState, now: int, outputs: list, periodic: bool = False) -> None:
+    def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
+                 periodic: bool = False) -> None:
         entry = state.catalog
         if (state.price is not None and state.last_price_change_ms is not None
                 and now - state.last_price_change_ms < entry.min_change_interval_s * 1000):
@@ -232,7 +249,7 @@ class Engine:
                              on_hand=state.stock.on_hand, now_ms=now, sku=state.sku, demand=demand,
                              period_ms=None if demand is None else demand.period_ms,
                              next_arrival_ms=state.stock.next_arrival_ms(entry.lead_time_days_mean * DAY_MS))
-        proposal = self._pricing(ctx, self.config.params)
+        proposal = PRICING_POLICIES[policy](ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
         if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
             return      # no change, no event
@@ -244,15 +261,16 @@ class Engine:
         outputs.append(PriceChange(
             schema_version=SCHEMA_VERSION,
             event_id=deterministic_id("price-changes", state.sku, state.price_seq),
-            sku=state.sku, event_time_ms=now, policy=self.config.pricing_policy,
+            sku=state.sku, event_time_ms=now, policy=policy,
             old_price=state.price, new_price=guarded.price, reasons=reasons, inputs=inputs,
             trigger="clock" if periodic else state.reprice_trigger[1],
-            trigger_event_id=f"tick-{now}" if periodic else state.reprice_trigger[2] or "none",
+            trigger_event_id=f"tick-{now}" if periodic else state.reprice_trigger[2] or "none", arm=arm,
         ))
         state.price = guarded.price
         state.last_price_change_ms = now
 
-    def _restock_check(self, state: SkuState, now: int, competitor: float | None, outputs: list) -> None:
+    def _restock_check(self, state: SkuState, now: int, competitor: float | None, outputs: list,
+                       arm: str | None) -> None:
         if not state.stock_known:
             return      # ordering against an unknown shelf would guess; the inventory feed tells
         entry = state.catalog
@@ -273,7 +291,7 @@ class Engine:
             lead_time_days_mean=entry.lead_time_days_mean, service_level=entry.service_level,
             service_kind=entry.service_kind,
             reasons=list(proposal.reasons), lead_time_demand_mean=proposal.lead_time_demand_mean,
-            lead_time_demand_sd=proposal.lead_time_demand_sd,
+            lead_time_demand_sd=proposal.lead_time_demand_sd, arm=arm,
         ))
         state.stock.place(restock_id, proposal.quantity, now)
 
