@@ -208,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="store_true",
                    help="with --kafka: use KAFKA_BOOTSTRAP_SERVERS instead of the project's local broker")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--challenger", choices=PRICING_POLICIES,
+                   help="champion/challenger: this pricing policy decides a share of the SKUs, --policy the rest; "
+                        "the report compares their profit per SKU-day")
+    p.add_argument("--challenger-share", type=float, help="share of the SKUs the challenger decides (default: "
+                                                          "PRICESTREAM_EXPERIMENT_SHARE, 0.5)")
+    p.add_argument("--experiment-start-day", type=float, default=0.0,
+                   help="day the challenger starts; the champion decides every SKU before it (default 0)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("crash-test", help="exactly-once under crashes: a scenario through Kafka while the worker "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 from pricestream.settings import Settings
-from pricestream.simulator.report import format_report
+from pricestream.simulator.report import experiment_figures, format_report
 from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
-from pricestream.simulator.scenario import load_scenario
+from pricestream.simulator.scenario import DAY_MS, load_scenario
 from streams.app import engine_config
 
 
@@ -50,9 +51,13 @@ def run_simulate(args, settings: Settings) -> int:
         if not args.quiet:
             print(f"{scenario.name}: policy {settings.pricing_policy}, seed {seed}, {scenario.periods} periods"
                   f"{' via Kafka' if args.kafka else ''}", file=sys.stderr)
-        result = run_one(scenario, settings, seed, args.kafka, args.external, args.quiet)
+        run_settings = experiment_settings(args, settings, scenario, seed)
+        result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet)
         result.report["policy"] = settings.pricing_policy
         result.report["restock_policy"] = settings.restock_policy
+        experiment = engine_config(run_settings).experiment
+        if experiment is not None:
+            result.report["experiment"] = experiment_figures(scenario, result.market, experiment)
         reports.append(result.report)
         if report_html and plotted is None:
             plotted = result
@@ -73,6 +78,21 @@ def run_simulate(args, settings: Settings) -> int:
     return 0
 
 
+def experiment_settings(args, settings: Settings, scenario, seed: int) -> Settings:
+    """The settings of one run of a champion/challenger simulation (unchanged without ``--challenger``).
+
+    The market seed joins the salt, so each seed draws its own arms: over seeds, an A/A experiment's
+    verdicts are independent trials, not one split judged again and again."""
+    challenger = getattr(args, "challenger", None) or settings.experiment_challenger
+    if not challenger:
+        return settings
+    share = args.challenger_share if getattr(args, "challenger_share", None) is not None else settings.experiment_share
+    start_day = getattr(args, "experiment_start_day", 0.0) or 0.0
+    return settings.replace(experiment_challenger=challenger, experiment_share=share,
+                            experiment_salt=f"{settings.experiment_salt}:seed{seed}",
+                            experiment_start_ms=scenario.start_time_ms + round(start_day * DAY_MS))
+
+
 def summarise(reports: list[dict]) -> dict:
     """Mean, standard deviation, min and max over seeds of the headline figures."""
     summary = {"seeds": [r["seed"] for r in reports], "scenario": reports[0]["scenario"],
@@ -91,11 +111,17 @@ def summarise(reports: list[dict]) -> dict:
         if values:
             summary[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values),
                             "min": min(values), "max": max(values)}
+    experiments = [r["experiment"] for r in reports if r.get("experiment")]
+    if experiments:
+        summary["experiment_verdicts"] = dict(Counter(e["verdict"] for e in experiments))
+        summary["experiment_significant_share"] = sum(e["significant"] for e in experiments) / len(experiments)
     return summary
 
 
 def print_summary(summary: dict) -> None:
     print(f"{summary['scenario']} / {summary['policy']} over {len(summary['seeds'])} seeds")
     for key, v in summary.items():
-        if isinstance(v, dict):
+        if key == "experiment_verdicts":
+            print(f"  experiment verdicts: {v} (significant in {summary['experiment_significant_share']:.0%})")
+        elif isinstance(v, dict):
             print(f"  {key:<17} mean {v['mean']:10.4f}  std {v['std']:8.4f}  min {v['min']:10.4f}  max {v['max']:10.4f}")

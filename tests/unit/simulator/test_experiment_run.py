@@ -1,0 +1,52 @@
+"""``pricestream simulate --challenger``: an experiment end to end in the offline shell."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+
+from pricestream.domain.experiment import CHALLENGER, CHAMPION
+from pricestream.settings import Settings
+from pricestream.simulator.cli import experiment_settings, run_simulate
+from pricestream.simulator.report import experiment_figures
+from pricestream.simulator.run import OfflineDriver, simulate
+from pricestream.simulator.scenario import DAY_MS, load_scenario
+from streams.app import engine_config
+
+
+def test_an_experiment_runs_its_arms_from_its_start_and_the_report_compares_them():
+    scenario = load_scenario("standard", periods=4 * 24)
+    args = Namespace(challenger="cost-plus", challenger_share=0.5, experiment_start_day=2.0)
+    settings = experiment_settings(args, Settings.from_env({}, pricing_policy="static"), scenario, seed=7)
+    experiment = engine_config(settings).experiment
+    assert experiment.salt.endswith(":seed7") and experiment.starts_at_ms == scenario.start_time_ms + 2 * DAY_MS
+    result = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=7)
+    # every decision names its SKU's arm from the start on, and none before; the challenger's prices are its own
+    for topic, raw in result.decisions:
+        event = json.loads(raw)
+        expected = experiment.arm(event["sku"]) if event["event_time_ms"] >= experiment.starts_at_ms else None
+        assert event["arm"] == expected, (topic, event)
+        if topic == "price-changes" and expected is not None:
+            assert event["policy"] == ("cost-plus" if expected == CHALLENGER else "static")
+    assert any(json.loads(raw)["arm"] == CHALLENGER for _, raw in result.decisions)
+    figures = experiment_figures(scenario, result.market, experiment)
+    arms = figures["arms"]
+    assert arms[CHAMPION]["skus"] + arms[CHALLENGER]["skus"] == 20 and min(a["skus"] for a in arms.values()) >= 2
+    assert all(a["sku_days"] == 2 * a["skus"] for a in arms.values())
+    assert figures["pre_period_days"] == 2 and figures["cuped_theta"] is not None
+    d = figures["difference"]
+    assert d["low"] <= d["estimate"] <= d["high"] and figures["verdict"] in (
+        "challenger earns more", "champion earns more", "no significant difference")
+
+
+def test_simulate_prints_the_verdict_and_counts_verdicts_over_seeds(tmp_path, capsys):
+    args = Namespace(scenario="standard", periods=48, days=None, seed=1, seeds=2, report_json=str(tmp_path / "r.json"),
+                     report=None, kafka=False, external=False, quiet=True, challenger="static",
+                     challenger_share=0.5, experiment_start_day=1.0)
+    assert run_simulate(args, Settings.from_env({}, pricing_policy="static")) == 0
+    assert "experiment verdicts" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    # static against static: the same policy in both arms
+    assert sum(summary["experiment_verdicts"].values()) == 2
+    assert all(r["experiment"]["challenger_policy"] == "static" for r in
+               json.loads((tmp_path / "r.json").read_text())["reports"])
