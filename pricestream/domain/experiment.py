@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from scipy import stats
+
+from schemas.records import CatalogEntry, DemandForecast, Order
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -147,12 +149,85 @@ def _welch(a: list[float], b: list[float], confidence: float) -> dict | None:
             "p_value": p_value}
 
 
-def sku_profit_per_day(rows: Iterable[tuple[str, int, float]]) -> tuple[dict[str, float], dict[str, int]]:
-    """From (sku, day, profit) rows: each SKU's mean profit per day, and its number of days."""
-    totals: dict[str, float] = {}
-    day_sets: dict[str, set] = {}
-    for sku, day, profit in rows:
-        totals[sku] = totals.get(sku, 0.0) + profit
-        day_sets.setdefault(sku, set()).add(day)
-    days = {s: len(d) for s, d in day_sets.items()}
-    return {s: totals[s] / days[s] for s in totals}, days
+class ExperimentLedger:
+    """An experiment's books, kept from the events a shop sees: catalogue entries (unit cost), orders
+    (units and price paid) and the engine's demand forecasts (one per SKU and tick, naming its arm).
+    The simulator feeds it what it exchanged with the engine, ``pricestream experiment report`` what it
+    reads from the topics: one calculation for both.
+
+    A SKU's realised profit is margin times units, at the unit cost of the catalogue entry in force
+    when the order was placed; an order repeated with the same ``event_id`` counts once. Orders placed
+    from ``starts_at_ms`` on count for the experiment, those before for the pre-period; a SKU's days in
+    each are the days its ticks span (a day without sales is a day of zero profit)."""
+
+    def __init__(self, starts_at_ms: int | None = None):
+        self.starts_at_ms = starts_at_ms      # None: the first tick that named an arm
+        self._costs: dict[str, list[tuple[int, float]]] = {}
+        self._orders: dict[str, tuple[str, int, int, float]] = {}        # event_id -> (sku, time, units, price)
+        self._ticks: dict[str, list[int]] = {}                           # sku -> [first tick, last tick]
+        self._arms: dict[str, tuple[int, str]] = {}                      # sku -> (latest tick, its arm then)
+        self._arm_first: dict[str, tuple[int, str]] = {}                 # sku -> (first tick with an arm, it)
+        self.skus_with_two_arms: set[str] = set()
+
+    def input(self, record) -> None:
+        """An input record as the engine gets it: catalogue entries and orders count, the rest not."""
+        if isinstance(record, CatalogEntry):
+            self.catalog(record.sku, record.event_time_ms, record.unit_cost)
+        elif isinstance(record, Order):
+            self.order(record.event_id, record.sku, record.event_time_ms, record.quantity, record.unit_price)
+
+    def decision(self, topic: str, event: Mapping) -> None:
+        """A decision event as the engine writes it (decoded JSON): its forecasts count."""
+        if topic == DemandForecast.TOPIC:
+            self.forecast(event["sku"], event["event_time_ms"], event.get("arm"))
+
+    def catalog(self, sku: str, event_time_ms: int, unit_cost: float) -> None:
+        self._costs.setdefault(sku, []).append((event_time_ms, unit_cost))
+
+    def order(self, event_id: str, sku: str, event_time_ms: int, quantity: int, unit_price: float) -> None:
+        self._orders[event_id] = (sku, event_time_ms, quantity, unit_price)
+
+    def forecast(self, sku: str, event_time_ms: int, arm: str | None) -> None:
+        span = self._ticks.setdefault(sku, [event_time_ms, event_time_ms])
+        span[0], span[1] = min(span[0], event_time_ms), max(span[1], event_time_ms)
+        if arm is not None:
+            known = self._arms.get(sku)
+            if known is not None and known[1] != arm:
+                self.skus_with_two_arms.add(sku)
+            if known is None or event_time_ms >= known[0]:
+                self._arms[sku] = (event_time_ms, arm)
+            first = self._arm_first.get(sku)
+            if first is None or event_time_ms < first[0]:
+                self._arm_first[sku] = (event_time_ms, arm)
+
+    def _unit_cost(self, sku: str, at_ms: int) -> float | None:
+        costs = sorted(self._costs.get(sku, ()))
+        if not costs:
+            return None
+        in_force = [cost for t, cost in costs if t <= at_ms]
+        return in_force[-1] if in_force else costs[0][1]
+
+    def compare(self, confidence: float = 0.95) -> dict:
+        start, day = self.starts_at_ms, 86_400_000
+        if start is None:
+            start = min((t for t, _ in self._arm_first.values()), default=0)
+        during: dict[str, float] = {}
+        before: dict[str, float] = {}
+        for sku, at, units, price in self._orders.values():
+            cost = self._unit_cost(sku, at)
+            if cost is None:
+                continue        # never listed: not the engine's to price
+            book = during if at >= start else before
+            book[sku] = book.get(sku, 0.0) + units * (price - cost)
+        days_during = {sku: -(-(last - start) // day) for sku, (_, last) in self._ticks.items() if last > start}
+        days_before = {sku: -(-(start - first) // day) for sku, (first, _) in self._ticks.items() if first < start}
+        profit = {sku: during.get(sku, 0.0) / n for sku, n in days_during.items()}
+        covariate = {sku: before.get(sku, 0.0) / n for sku, n in days_before.items()} or None
+        arms = {sku: arm for sku, (_, arm) in self._arms.items()}
+        return {"starts_at_ms": start, "pre_period_days": max(days_before.values(), default=0),
+                **compare_arms(profit, arms, days_during, covariate, confidence),
+                "skus_with_two_arms": sorted(self.skus_with_two_arms),
+                "per_sku": {sku: {"arm": arms.get(sku), "profit_per_day": profit.get(sku),
+                                  "days": days_during.get(sku, 0),
+                                  "pre_period_profit_per_day": None if covariate is None else covariate.get(sku)}
+                            for sku in sorted(set(profit) | set(arms))}}

@@ -8,8 +8,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pricestream.domain.experiment import ExperimentLedger
 from pricestream.settings import Settings
-from pricestream.simulator.report import experiment_figures, format_report
+from pricestream.simulator.report import format_report
 from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
 from streams.app import engine_config
@@ -24,13 +25,24 @@ def scenario_for(args):
 
 
 def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, external: bool, quiet: bool):
+    """One run; with an experiment in the settings, its ledger's comparison is the report's ``experiment``."""
     progress = None if quiet else progress_printer()
+    experiment = engine_config(settings).experiment
+    ledger = None if experiment is None else ExperimentLedger(experiment.starts_at_ms)
+    hooks = {} if ledger is None else {"on_decision": ledger.decision, "on_input": ledger.input}
     if not kafka:
-        return simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed, progress)
-    from pricestream.simulator.kafka_shell import kafka_session
+        result = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed, progress, **hooks)
+    else:
+        from pricestream.simulator.kafka_shell import kafka_session
 
-    with kafka_session(settings, local_broker=not external, progress=lambda m: print(m, file=sys.stderr)) as (driver, _):
-        return simulate(scenario, driver, seed, progress)
+        with kafka_session(settings, local_broker=not external,
+                           progress=lambda m: print(m, file=sys.stderr)) as (driver, _):
+            result = simulate(scenario, driver, seed, progress, **hooks)
+    if ledger is not None:
+        result.report["experiment"] = {"challenger_policy": experiment.challenger_policy,
+                                       "challenger_share": experiment.challenger_share, "salt": experiment.salt,
+                                       **ledger.compare()}
+    return result
 
 
 def run_simulate(args, settings: Settings) -> int:
@@ -55,9 +67,6 @@ def run_simulate(args, settings: Settings) -> int:
         result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet)
         result.report["policy"] = settings.pricing_policy
         result.report["restock_policy"] = settings.restock_policy
-        experiment = engine_config(run_settings).experiment
-        if experiment is not None:
-            result.report["experiment"] = experiment_figures(scenario, result.market, experiment)
         reports.append(result.report)
         if report_html and plotted is None:
             plotted = result

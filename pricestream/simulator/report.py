@@ -8,7 +8,6 @@ import zlib
 
 import numpy as np
 
-from pricestream.domain.experiment import Experiment, compare_arms, sku_profit_per_day
 from pricestream.domain.learned_restock import order_quantity, reorder_point_for
 from pricestream.domain.replenishment import lead_time_demand
 from pricestream.simulator.demand import purchase_probability
@@ -194,28 +193,3 @@ def _informed_restock_figures(spec, b, period_ms: int) -> dict:
     demanded = sum(b.demanded_path)
     return {"informed_rq_on_hand": informed, "informed_rq_fill_rate": safe_ratio(sold, demanded),
             "on_hand_vs_informed": safe_ratio(avg, informed)}
-
-
-def experiment_figures(scenario: Scenario, market: Market, experiment: Experiment) -> dict:
-    """A champion/challenger run's comparison, as a shop would make it: each SKU's realised profit (margin
-    times units sold) per day in the experiment, by arm, with the pre-period's as the CUPED covariate when
-    the experiment started after the first day (``domain.experiment.compare_arms``)."""
-    during: dict[str, list[tuple[int, float]]] = {}
-    before: dict[str, list[tuple[int, float]]] = {}
-    for sku, m in market.skus.items():
-        b = m.books
-        for t, (price, sold) in enumerate(zip(b.price_path, b.sold_path)):
-            start = scenario.period_start(t)
-            day = (start - scenario.start_time_ms) // DAY_MS
-            row = (sku, day, (price - m.spec.unit_cost) * sold)
-            if start >= experiment.starts_at_ms:
-                during.setdefault(sku, []).append(row)
-            elif scenario.period_start(t + 1) <= experiment.starts_at_ms:
-                before.setdefault(sku, []).append(row)
-    profit, days = sku_profit_per_day(r for rows in during.values() for r in rows)
-    covariate = sku_profit_per_day(r for rows in before.values() for r in rows)[0] if before else None
-    arms = {sku: experiment.arm(sku) for sku in market.skus}
-    return {"challenger_policy": experiment.challenger_policy, "challenger_share": experiment.challenger_share,
-            "salt": experiment.salt, "starts_at_ms": experiment.starts_at_ms,
-            "pre_period_days": len({d for rows in before.values() for _, d, _ in rows}),
-            **compare_arms(profit, arms, days, covariate)}

@@ -80,13 +80,18 @@ class SimulationResult:
 
 def simulate(scenario: Scenario, driver: Driver, seed: int | None = None,
              progress: Callable[[int, int, float], None] | None = None,
-             on_decision: Callable[[str, dict], None] | None = None) -> SimulationResult:
-    """Run the scenario's whole horizon through ``driver``; returns the report and every decision."""
+             on_decision: Callable[[str, dict], None] | None = None,
+             on_input: Callable[[object], None] | None = None) -> SimulationResult:
+    """Run the scenario's whole horizon through ``driver``; returns the report and every decision.
+    ``on_decision`` sees each decision as the market applies it, ``on_input`` each event sent."""
     market = Market(scenario, seed)
     all_decisions: list[tuple[str, bytes]] = []
     started = time.monotonic()
 
     def decide(events: list, tick_time: int) -> None:
+        if on_input:
+            for event in events:
+                on_input(event)
         decisions = driver.run_period(events, tick_time)
         # per SKU the order is the engine's; across SKUs sort, so both shells apply them alike
         decisions.sort(key=lambda d: (json.loads(d[1])["sku"], DECISION_TOPICS.index(d[0])))

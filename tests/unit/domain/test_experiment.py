@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from pricestream.domain.engine import Engine, EngineConfig
-from pricestream.domain.experiment import CHALLENGER, CHAMPION, Experiment, bucket, compare_arms, sku_profit_per_day
+from pricestream.domain.experiment import CHALLENGER, CHAMPION, Experiment, ExperimentLedger, bucket, compare_arms
 from schemas import examples as ex
 
 HOUR = 3_600_000
@@ -116,6 +116,24 @@ def test_too_few_skus_in_an_arm_get_no_verdict_but_a_reason():
     assert result["difference"] is None and not result["significant"] and "two at least" in result["verdict"]
 
 
-def test_profit_per_day_counts_each_skus_days():
-    profit, days = sku_profit_per_day([("A", 0, 4.0), ("A", 0, 2.0), ("A", 1, 0.0), ("B", 1, 5.0)])
-    assert profit == {"A": 3.0, "B": 5.0} and days == {"A": 2, "B": 1}
+def test_the_ledger_books_margin_per_sku_day_on_each_side_of_the_start():
+    day = 86_400_000
+    ledger = ExperimentLedger(starts_at_ms=2 * day)
+    ledger.input(ex.catalog_entry(sku="A", unit_cost=10.0))
+    ledger.input(ex.catalog_entry(sku="B", unit_cost=5.0))
+    for sku in ("A", "B"):
+        for tick in range(0, 5 * day + 1, day // 2):         # ticks from day 0 to day 5
+            ledger.decision("demand-forecasts", {"sku": sku, "event_time_ms": tick,
+                                                 "arm": None if tick < 2 * day else ("champion" if sku == "A" else "challenger")})
+    ledger.input(ex.order(sku="A", t=day, quantity=2, unit_price=12.0))             # before: 2 x 2
+    ledger.input(ex.order(sku="A", t=3 * day, quantity=1, unit_price=16.0))         # during: 6
+    ledger.input(ex.order(sku="A", t=3 * day, quantity=1, unit_price=16.0))         # the same event_id again
+    ledger.input(ex.order(sku="B", t=4 * day, quantity=3, unit_price=7.0))          # during: 3 x 2
+    ledger.input(ex.catalog_entry(sku="B", unit_cost=6.0, event_time_ms=4 * day + 1))   # cost later: not for it
+    ledger.input(ex.click(sku="B", t=4 * day))                                      # not booked
+    result = ledger.compare()
+    per_sku = result["per_sku"]
+    assert per_sku["A"] == {"arm": "champion", "profit_per_day": 6.0 / 3, "days": 3, "pre_period_profit_per_day": 4.0 / 2}
+    assert per_sku["B"] == {"arm": "challenger", "profit_per_day": 6.0 / 3, "days": 3, "pre_period_profit_per_day": 0.0}
+    assert result["pre_period_days"] == 2 and result["skus_with_two_arms"] == []
+    assert result["arms"]["champion"]["sku_days"] == 3

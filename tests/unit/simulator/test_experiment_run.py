@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 
+import pytest
+
 from pricestream.domain.experiment import CHALLENGER, CHAMPION
 from pricestream.settings import Settings
-from pricestream.simulator.cli import experiment_settings, run_simulate
-from pricestream.simulator.report import experiment_figures
-from pricestream.simulator.run import OfflineDriver, simulate
+from pricestream.simulator.cli import experiment_settings, run_one, run_simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
 from streams.app import engine_config
 
@@ -20,7 +20,7 @@ def test_an_experiment_runs_its_arms_from_its_start_and_the_report_compares_them
     settings = experiment_settings(args, Settings.from_env({}, pricing_policy="static"), scenario, seed=7)
     experiment = engine_config(settings).experiment
     assert experiment.salt.endswith(":seed7") and experiment.starts_at_ms == scenario.start_time_ms + 2 * DAY_MS
-    result = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=7)
+    result = run_one(scenario, settings, 7, kafka=False, external=False, quiet=True)
     # every decision names its SKU's arm from the start on, and none before; the challenger's prices are its own
     for topic, raw in result.decisions:
         event = json.loads(raw)
@@ -29,7 +29,7 @@ def test_an_experiment_runs_its_arms_from_its_start_and_the_report_compares_them
         if topic == "price-changes" and expected is not None:
             assert event["policy"] == ("cost-plus" if expected == CHALLENGER else "static")
     assert any(json.loads(raw)["arm"] == CHALLENGER for _, raw in result.decisions)
-    figures = experiment_figures(scenario, result.market, experiment)
+    figures = result.report["experiment"]
     arms = figures["arms"]
     assert arms[CHAMPION]["skus"] + arms[CHALLENGER]["skus"] == 20 and min(a["skus"] for a in arms.values()) >= 2
     assert all(a["sku_days"] == 2 * a["skus"] for a in arms.values())
@@ -37,6 +37,16 @@ def test_an_experiment_runs_its_arms_from_its_start_and_the_report_compares_them
     d = figures["difference"]
     assert d["low"] <= d["estimate"] <= d["high"] and figures["verdict"] in (
         "challenger earns more", "champion earns more", "no significant difference")
+    # the ledger, kept from the events alone, books what the market's own books say was earned
+    for sku, m in result.market.skus.items():
+        periods = [(scenario.period_start(t), (price - m.spec.unit_cost) * sold)
+                   for t, (price, sold) in enumerate(zip(m.books.price_path, m.books.sold_path))]
+        during = sum(p for start, p in periods if start >= experiment.starts_at_ms) / 2
+        before = sum(p for start, p in periods if start < experiment.starts_at_ms) / 2
+        booked = figures["per_sku"][sku]
+        assert booked["profit_per_day"] == pytest.approx(during) and booked["days"] == 2
+        assert booked["pre_period_profit_per_day"] == pytest.approx(before)
+        assert booked["arm"] == experiment.arm(sku)
 
 
 def test_simulate_prints_the_verdict_and_counts_verdicts_over_seeds(tmp_path, capsys):
