@@ -23,7 +23,8 @@ import threading
 import time
 from typing import Callable
 
-from pricestream.crash_test import compare, log_to_stderr, read_committed
+from pricestream.crash_test import compare, log_to_stderr
+from pricestream.kafka_clients import read_committed
 from pricestream.lockstep import Lockstep, LockstepProducer
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import end_session, session_settings, worker_log_path

@@ -27,9 +27,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Callable
 
-from kafka import KafkaConsumer, TopicPartition
-
-from pricestream.kafka_clients import connection
+from pricestream.kafka_clients import read_committed
 from pricestream.lockstep import Lockstep, LockstepTimeout
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import KafkaDriver, end_session, session_settings, worker_log_path
@@ -187,29 +185,6 @@ class CrashingDriver(KafkaDriver):
         self.producer.flush()
         typical = statistics.median(self.period_s[-20:]) if self.period_s else 0.2
         self.killer.arm(max(MIN_KILL_WINDOW_S, kill.delay * typical), self.producer.produced, self.period)
-
-
-def read_committed(settings: Settings, timeout_s: float = 60,
-                   keep: Callable[[object], object] = lambda message: message.value) -> dict[str, list]:
-    """Every committed event of the output topics, per topic, partition by partition in offset order:
-    what ``keep`` takes of each message (its value by default)."""
-    consumer = KafkaConsumer(**connection(settings), group_id=None,
-                             isolation_level="read_committed", enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(settings.topic(t), p) for t in OUTPUT_TOPICS for p in range(settings.partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)        # read_committed: the last stable offsets
-        out: dict[str, list] = {t: [] for t in OUTPUT_TOPICS}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read the output topics to their ends in {timeout_s} s")
-            for tp, batch in consumer.poll(timeout_ms=200).items():
-                out[tp.topic.removeprefix(settings.topic_prefix)] += [keep(m) for m in batch]
-        return out
-    finally:
-        consumer.close()
 
 
 def _identity(topic: str, value: bytes) -> tuple[str, bytes]:

@@ -28,7 +28,8 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from pricestream.crash_test import compare, harness_scenario, log_to_stderr, read_committed, reference_run
+from pricestream.crash_test import compare, harness_scenario, log_to_stderr, reference_run
+from pricestream.kafka_clients import read_committed
 from pricestream.domain.demand_model import DAY_MS
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import KafkaDriver, end_session, session_settings, worker_log_path

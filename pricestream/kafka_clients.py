@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable
+
+from kafka import KafkaConsumer, TopicPartition
 
 from pricestream.settings import Settings, SettingsError
+from schemas.topics import OUTPUT_TOPICS
 
 
 class KafkaAuthError(RuntimeError):
@@ -124,3 +129,27 @@ def auth_failure(exc: BaseException, settings: Settings) -> KafkaAuthError | Non
                                   f"Is the listener SASL_SSL (KAFKA_SECURITY_PROTOCOL)?")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def read_committed(settings: Settings, timeout_s: float = 60,
+                   keep: Callable[[object], object] = lambda message: message.value,
+                   topics: Iterable[str] = OUTPUT_TOPICS) -> dict[str, list]:
+    """Every committed event of ``topics`` (contract names; by default the output topics), per topic,
+    partition by partition in offset order: what ``keep`` takes of each message (its value by default)."""
+    consumer = KafkaConsumer(**connection(settings), group_id=None,
+                             isolation_level="read_committed", enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)        # read_committed: the last stable offsets
+        out: dict[str, list] = {t: [] for t in topics}
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {list(topics)} to their ends in {timeout_s} s")
+            for tp, batch in consumer.poll(timeout_ms=200).items():
+                out[tp.topic.removeprefix(settings.topic_prefix)] += [keep(m) for m in batch]
+        return out
+    finally:
+        consumer.close()

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Callable
 
 from agents.decide import WORKER_HEADER
-from pricestream.crash_test import (CrashingDriver, Disruptor, compare, market_difference, read_committed,
-                                    reference_run)
+from pricestream.crash_test import CrashingDriver, Disruptor, compare, market_difference, reference_run
+from pricestream.kafka_clients import read_committed
 from pricestream.lockstep import LockstepTimeout
 from pricestream.settings import Settings
 from pricestream.simulator.kafka_shell import end_session, session_settings
