@@ -98,6 +98,12 @@ def cmd_simulate(args) -> int:
     return run_simulate(args, _settings(args))
 
 
+def cmd_experiment(args) -> int:
+    from pricestream.experiment_report import run_experiment_report_command
+
+    return run_experiment_report_command(args, _settings(args))
+
+
 def cmd_crash_test(args) -> int:
     from pricestream.crash_test import run_crash_test_command
 
@@ -216,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment-start-day", type=float, default=0.0,
                    help="day the challenger starts; the champion decides every SKU before it (default 0)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("experiment", help="champion/challenger: judge a live experiment from the topics")
+    p.add_argument("action", choices=("report",))
+    p.add_argument("--start-ms", type=int, help="the experiment's start, event time in ms (default: "
+                                                "PRICESTREAM_EXPERIMENT_START_MS, else the first tick that named an arm)")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the difference's interval (default 0.95)")
+    p.add_argument("--json", action="store_true", help="the whole comparison as JSON, per SKU included")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("crash-test", help="exactly-once under crashes: a scenario through Kafka while the worker "
                                           "is SIGKILLed and restarted; outputs compared with an uninterrupted run")
