@@ -62,6 +62,9 @@ def bucket(sku: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 
+LOG_OFFSET_SHARE = 0.05     # of the mean profit per day: keeps a SKU that sold nothing on the log scale
+
+
 def compare_arms(profit_per_day: Mapping[str, float], arms: Mapping[str, str], days: Mapping[str, int],
                  covariate: Mapping[str, float] | None = None, confidence: float = 0.95) -> dict:
     """Profit per SKU-day of each arm, the challenger's difference with its ``confidence`` interval, and
@@ -70,41 +73,70 @@ def compare_arms(profit_per_day: Mapping[str, float], arms: Mapping[str, str], d
     ``profit_per_day``: each SKU's mean profit per day over the experiment; ``arms``: its arm;
     ``days``: how many days it was observed (reported, and SKUs with none are left out);
     ``covariate``: its profit per day before the experiment, for the CUPED adjustment (optional).
+
+    Two differences: ``difference``, in profit per SKU-day, and ``relative``, the challenger's lift as
+    a share, from the logs of each SKU's profit per day. A policy's gain grows with a SKU's scale, so
+    on the log scale the SKUs' gains are alike and the interval is narrower: the verdict is the
+    relative one (the absolute one where a profit is too negative for logs).
     """
     skus = sorted(s for s in profit_per_day if days.get(s, 0) > 0 and arms.get(s) in (CHAMPION, CHALLENGER))
-    y = {s: float(profit_per_day[s]) for s in skus}
-    theta = 0.0
     if covariate is not None:
         skus = [s for s in skus if s in covariate]
-        theta = _cuped_theta([y[s] for s in skus], [float(covariate[s]) for s in skus])
-        x_mean = sum(covariate[s] for s in skus) / len(skus) if skus else 0.0
-        y = {s: y[s] - theta * (covariate[s] - x_mean) for s in skus}
-    groups = {arm: [y[s] for s in skus if arms[s] == arm] for arm in (CHAMPION, CHALLENGER)}
-    raw = {arm: [float(profit_per_day[s]) for s in skus if arms[s] == arm] for arm in (CHAMPION, CHALLENGER)}
+    y = {s: float(profit_per_day[s]) for s in skus}
+    x = None if covariate is None else {s: float(covariate[s]) for s in skus}
+    raw = {arm: [y[s] for s in skus if arms[s] == arm] for arm in (CHAMPION, CHALLENGER)}
     summary = {arm: {"skus": len(values), "sku_days": sum(days[s] for s in skus if arms[s] == arm),
-                     "profit_per_sku_day": _mean(raw[arm]),
-                     "ci": _mean_interval(groups[arm], confidence)}
-               for arm, values in groups.items()}
-    difference = _welch(groups[CHALLENGER], groups[CHAMPION], confidence)
-    champion_mean = _mean(raw[CHAMPION])
-    if difference is None:
+                     "profit_per_sku_day": _mean(values), "ci": _mean_interval(values, confidence)}
+               for arm, values in raw.items()}
+    difference, theta = _adjusted_difference(y, x, skus, arms, confidence)
+    relative = _relative_difference(y, x, skus, arms, confidence)
+    judged = relative if relative is not None else difference
+    if judged is None:
         verdict = "not enough SKUs in each arm (two at least)"
-    elif difference["low"] > 0:
+    elif judged["low"] > 0:
         verdict = "challenger earns more"
-    elif difference["high"] < 0:
+    elif judged["high"] < 0:
         verdict = "champion earns more"
     else:
         verdict = "no significant difference"
     return {
         "arms": summary,
         "difference": difference,           # challenger minus champion, profit per SKU-day
-        "relative_difference": (None if difference is None or not champion_mean
-                                else difference["estimate"] / champion_mean),
-        "significant": difference is not None and (difference["low"] > 0 or difference["high"] < 0),
+        "relative": relative,               # the challenger's lift: 0.1 is 10 % more profit per SKU-day
+        "significant": verdict in ("challenger earns more", "champion earns more"),
         "verdict": verdict,
         "confidence": confidence,
-        "cuped_theta": theta if covariate is not None else None,
+        "cuped_theta": theta,
     }
+
+
+def _adjusted_difference(y: dict, x: dict | None, skus: list, arms: Mapping, confidence: float):
+    """Welch's interval for challenger minus champion of ``y``, after CUPED on ``x`` when given;
+    and CUPED's theta (None without ``x``)."""
+    theta = None
+    if x is not None:
+        theta = _cuped_theta([y[s] for s in skus], [x[s] for s in skus])
+        x_mean = sum(x[s] for s in skus) / len(skus) if skus else 0.0
+        y = {s: y[s] - theta * (x[s] - x_mean) for s in skus}
+    groups = {arm: [y[s] for s in skus if arms[s] == arm] for arm in (CHAMPION, CHALLENGER)}
+    return _welch(groups[CHALLENGER], groups[CHAMPION], confidence), theta
+
+
+def _relative_difference(y: dict, x: dict | None, skus: list, arms: Mapping, confidence: float) -> dict | None:
+    """The challenger's lift (exp of the log-scale difference, minus 1) with its interval; None when a
+    profit is below the offset's reach."""
+    base = x if x is not None else y
+    offset = LOG_OFFSET_SHARE * abs(sum(base.values()) / len(base)) if base else 0.0
+    values = list(y.values()) + (list(x.values()) if x is not None else [])
+    if not values or offset <= 0 or min(values) + offset <= 0:
+        return None
+    log_y = {s: math.log(y[s] + offset) for s in skus}
+    log_x = None if x is None else {s: math.log(x[s] + offset) for s in skus}
+    d, _ = _adjusted_difference(log_y, log_x, skus, arms, confidence)
+    if d is None:
+        return None
+    return {"estimate": math.expm1(d["estimate"]), "low": math.expm1(d["low"]), "high": math.expm1(d["high"]),
+            "p_value": d["p_value"], "log_offset": offset}
 
 
 def _mean(values: list[float]) -> float | None:

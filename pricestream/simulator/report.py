@@ -155,6 +155,10 @@ def format_experiment(e: dict, champion: str) -> str:
         cuped = "" if e["cuped_theta"] is None else f" (CUPED on the {e['pre_period_days']} days before)"
         lines.append(f"  challenger - champion: {d['estimate']:+.2f} per SKU-day, {e['confidence']:.0%} interval "
                      f"[{d['low']:+.2f}, {d['high']:+.2f}], p {d['p_value']:.3f}{cuped}")
+    rel = e.get("relative")
+    if rel is not None:
+        lines.append(f"  challenger's lift: {rel['estimate']:+.1%}, interval [{rel['low']:+.1%}, {rel['high']:+.1%}], "
+                     f"p {rel['p_value']:.3f} (the verdict's)")
     lines.append(f"  verdict: {e['verdict']}")
     return "\n".join(lines)
 
