@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "PRICESTREAM_EXPERIMENT_SHARE, 0.5)")
     p.add_argument("--experiment-start-day", type=float, default=0.0,
                    help="day the challenger starts; the champion decides every SKU before it (default 0)")
+    p.add_argument("--truth", action="store_true",
+                   help="with --challenger: also run each policy alone on every SKU (same seed) and say whether "
+                        "the experiment's verdict names the true winner")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("experiment", help="champion/challenger: judge a live experiment from the topics")

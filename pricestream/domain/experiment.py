@@ -239,10 +239,16 @@ class ExperimentLedger:
         in_force = [cost for t, cost in costs if t <= at_ms]
         return in_force[-1] if in_force else costs[0][1]
 
-    def compare(self, confidence: float = 0.95) -> dict:
-        start, day = self.starts_at_ms, 86_400_000
-        if start is None:
-            start = min((t for t, _ in self._arm_first.values()), default=0)
+    def start(self) -> int:
+        """The experiment's start: as given, else the first tick that named an arm."""
+        if self.starts_at_ms is not None:
+            return self.starts_at_ms
+        return min((t for t, _ in self._arm_first.values()), default=0)
+
+    def profit_per_day(self) -> tuple[dict, dict, dict | None, dict]:
+        """Per SKU: profit per day from the start on, its days, the same before the start (None
+        without a pre-period), and its days."""
+        start, day = self.start(), 86_400_000
         during: dict[str, float] = {}
         before: dict[str, float] = {}
         for sku, at, units, price in self._orders.values():
@@ -255,8 +261,12 @@ class ExperimentLedger:
         days_before = {sku: -(-(start - first) // day) for sku, (first, _) in self._ticks.items() if first < start}
         profit = {sku: during.get(sku, 0.0) / n for sku, n in days_during.items()}
         covariate = {sku: before.get(sku, 0.0) / n for sku, n in days_before.items()} or None
+        return profit, days_during, covariate, days_before
+
+    def compare(self, confidence: float = 0.95) -> dict:
+        profit, days_during, covariate, days_before = self.profit_per_day()
         arms = {sku: arm for sku, (_, arm) in self._arms.items()}
-        return {"starts_at_ms": start, "pre_period_days": max(days_before.values(), default=0),
+        return {"starts_at_ms": self.start(), "pre_period_days": max(days_before.values(), default=0),
                 **compare_arms(profit, arms, days_during, covariate, confidence),
                 "skus_with_two_arms": sorted(self.skus_with_two_arms),
                 "per_sku": {sku: {"arm": arms.get(sku), "profit_per_day": profit.get(sku),

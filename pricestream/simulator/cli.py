@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pricestream.domain.experiment import ExperimentLedger
+from pricestream.domain.experiment import CHALLENGER, CHAMPION, ExperimentLedger
 from pricestream.settings import Settings
 from pricestream.simulator.report import format_report
 from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
@@ -65,6 +65,9 @@ def run_simulate(args, settings: Settings) -> int:
                   f"{' via Kafka' if args.kafka else ''}", file=sys.stderr)
         run_settings = experiment_settings(args, settings, scenario, seed)
         result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet)
+        if getattr(args, "truth", False) and "experiment" in result.report:
+            result.report["experiment"]["truth"] = experiment_truth(scenario, run_settings, seed,
+                                                                    result.report["experiment"]["verdict"])
         result.report["policy"] = settings.pricing_policy
         result.report["restock_policy"] = settings.restock_policy
         reports.append(result.report)
@@ -85,6 +88,28 @@ def run_simulate(args, settings: Settings) -> int:
         path = write_simulation_report(report_html, plotted.report, plotted.market, output.get("summary"))
         print(f"HTML report written to {path}", file=sys.stderr)
     return 0
+
+
+def experiment_truth(scenario, settings: Settings, seed: int, verdict: str) -> dict:
+    """What the oracle knows of an experiment: each policy alone on every SKU (same market, same seed),
+    each SKU's profit per day from the experiment's start; the winner, and whether ``verdict`` names it.
+    The same policy in both arms (A/A) has no winner: the right verdict is then no significant difference."""
+    experiment = engine_config(settings).experiment
+    alone = {}
+    for arm, policy in ((CHAMPION, settings.pricing_policy), (CHALLENGER, experiment.challenger_policy)):
+        ledger = ExperimentLedger(experiment.starts_at_ms)
+        solo = settings.replace(pricing_policy=policy, experiment_challenger="")
+        simulate(scenario, OfflineDriver(engine_config(solo), solo.partitions), seed,
+                 on_decision=ledger.decision, on_input=ledger.input)
+        alone[arm] = ledger.profit_per_day()[0]
+    champion, challenger = (statistics.fmean(alone[arm].values()) for arm in (CHAMPION, CHALLENGER))
+    lift = challenger / champion - 1 if champion else None
+    winner = None
+    if settings.pricing_policy != experiment.challenger_policy and lift:
+        winner = CHALLENGER if lift > 0 else CHAMPION
+    said = {"challenger earns more": CHALLENGER, "champion earns more": CHAMPION}.get(verdict)
+    return {"champion_alone_profit_per_sku_day": champion, "challenger_alone_profit_per_sku_day": challenger,
+            "lift": lift, "winner": winner, "verdict_matches": said == winner}
 
 
 def experiment_settings(args, settings: Settings, scenario, seed: int) -> Settings:
@@ -124,6 +149,9 @@ def summarise(reports: list[dict]) -> dict:
     if experiments:
         summary["experiment_verdicts"] = dict(Counter(e["verdict"] for e in experiments))
         summary["experiment_significant_share"] = sum(e["significant"] for e in experiments) / len(experiments)
+        truths = [e["truth"] for e in experiments if "truth" in e]
+        if truths:
+            summary["experiment_verdict_matches_truth"] = sum(t["verdict_matches"] for t in truths)
     return summary
 
 
@@ -131,6 +159,8 @@ def print_summary(summary: dict) -> None:
     print(f"{summary['scenario']} / {summary['policy']} over {len(summary['seeds'])} seeds")
     for key, v in summary.items():
         if key == "experiment_verdicts":
-            print(f"  experiment verdicts: {v} (significant in {summary['experiment_significant_share']:.0%})")
+            matches = summary.get("experiment_verdict_matches_truth")
+            print(f"  experiment verdicts: {v} (significant in {summary['experiment_significant_share']:.0%})"
+                  + ("" if matches is None else f"; the truth's in {matches} of {len(summary['seeds'])}"))
         elif isinstance(v, dict):
             print(f"  {key:<17} mean {v['mean']:10.4f}  std {v['std']:8.4f}  min {v['min']:10.4f}  max {v['max']:10.4f}")

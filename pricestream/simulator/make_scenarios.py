@@ -231,6 +231,16 @@ def standard() -> dict:
         seed=20240101, days=90, n_skus=20, total_views=250_000, shocks=[])
 
 
+def experiment() -> dict:
+    return _market(
+        "experiment",
+        "80 SKUs, 42 days of hourly periods, made like standard: for champion/challenger experiments, "
+        "whose unit is the SKU (20 SKUs split in two are too few to tell policies about 15 % apart). Run "
+        "with a pre-period: simulate --challenger P --experiment-start-day 14. About 470k expected views "
+        "in all. Made by pricestream/simulator/make_scenarios.py.",
+        seed=20240404, days=42, n_skus=80, total_views=470_000, shocks=[])
+
+
 def shock() -> dict:
     return _market(
         "shock",
@@ -332,7 +342,8 @@ def ferreira2018() -> dict:
     }
 
 
-BUILDERS = {"standard": standard, "slow-movers": slow_movers, "shock": shock, "ferreira2018": ferreira2018}
+BUILDERS = {"standard": standard, "slow-movers": slow_movers, "shock": shock, "ferreira2018": ferreira2018,
+            "experiment": experiment}
 
 
 def render(data: dict) -> str:

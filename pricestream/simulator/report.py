@@ -160,6 +160,11 @@ def format_experiment(e: dict, champion: str) -> str:
         lines.append(f"  challenger's lift: {rel['estimate']:+.1%}, interval [{rel['low']:+.1%}, {rel['high']:+.1%}], "
                      f"p {rel['p_value']:.3f} (the verdict's)")
     lines.append(f"  verdict: {e['verdict']}")
+    truth = e.get("truth")
+    if truth is not None:
+        lift = "n/a" if truth["lift"] is None else f"{truth['lift']:+.1%}"
+        lines.append(f"  truth (each policy alone on every SKU): lift {lift}, winner {truth['winner'] or 'none'}; "
+                     f"the verdict {'matches' if truth['verdict_matches'] else 'does not match'}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pricestream.domain.experiment import CHALLENGER, CHAMPION
 from pricestream.settings import Settings
-from pricestream.simulator.cli import experiment_settings, run_one, run_simulate
+from pricestream.simulator.cli import experiment_settings, experiment_truth, run_one, run_simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
 from streams.app import engine_config
 
@@ -52,11 +52,30 @@ def test_an_experiment_runs_its_arms_from_its_start_and_the_report_compares_them
 def test_simulate_prints_the_verdict_and_counts_verdicts_over_seeds(tmp_path, capsys):
     args = Namespace(scenario="standard", periods=48, days=None, seed=1, seeds=2, report_json=str(tmp_path / "r.json"),
                      report=None, kafka=False, external=False, quiet=True, challenger="static",
-                     challenger_share=0.5, experiment_start_day=1.0)
+                     challenger_share=0.5, experiment_start_day=1.0, truth=True)
     assert run_simulate(args, Settings.from_env({}, pricing_policy="static")) == 0
     assert "experiment verdicts" in capsys.readouterr().out
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     # static against static: the same policy in both arms
     assert sum(summary["experiment_verdicts"].values()) == 2
-    assert all(r["experiment"]["challenger_policy"] == "static" for r in
-               json.loads((tmp_path / "r.json").read_text())["reports"])
+    reports = json.loads((tmp_path / "r.json").read_text())["reports"]
+    assert all(r["experiment"]["challenger_policy"] == "static" for r in reports)
+    # the truth of an A/A run: each policy alone is the same run, no winner; the right verdict is none
+    for r in reports:
+        truth = r["experiment"]["truth"]
+        assert truth["lift"] == 0.0 and truth["winner"] is None
+        assert truth["verdict_matches"] == (not r["experiment"]["significant"])
+    assert summary["experiment_verdict_matches_truth"] == sum(r["experiment"]["truth"]["verdict_matches"]
+                                                              for r in reports)
+
+
+def test_the_truth_names_the_policy_that_earns_more_alone():
+    scenario = load_scenario("standard", periods=3 * 24)
+    args = Namespace(challenger="static", challenger_share=0.5, experiment_start_day=1.0)
+    settings = experiment_settings(args, Settings.from_env({}, pricing_policy="cost-plus"), scenario, seed=2)
+    truth = experiment_truth(scenario, settings, 2, verdict="challenger earns more")
+    # each policy alone, judged over the same days: whichever earned more is the winner
+    alone = truth["challenger_alone_profit_per_sku_day"], truth["champion_alone_profit_per_sku_day"]
+    assert alone[0] != alone[1] and truth["winner"] == ("challenger" if alone[0] > alone[1] else "champion")
+    assert truth["verdict_matches"] == (truth["winner"] == "challenger")
+    assert truth["lift"] == pytest.approx(alone[0] / alone[1] - 1)

@@ -13,7 +13,7 @@ from pricestream.simulator.scenario import (
     load_scenario, scenario_from_dict, scenario_schema, validate_scenario,
 )
 
-BUILT_IN = ("standard", "slow-movers", "shock", "ferreira2018")
+BUILT_IN = ("standard", "slow-movers", "shock", "ferreira2018", "experiment")
 DATACLASSES = {"Scenario": Scenario, "SkuSpec": SkuSpec, "ViewsSpec": ViewsSpec, "PurchaseSpec": PurchaseSpec,
                "CompetitorSpec": CompetitorSpec, "InventorySpec": InventorySpec, "ShockSpec": ShockSpec}
 
