@@ -40,6 +40,10 @@ def run_experiment_report_command(args, settings: Settings) -> int:
     from pricestream.simulator.report import format_experiment
 
     report = experiment_report(settings, args.start_ms, args.confidence)
+    if not any(entry["arm"] for entry in report["per_sku"].values()):
+        print(f"pricestream experiment report: no forecast on {settings.topic('demand-forecasts')} names an arm "
+              f"(is PRICESTREAM_EXPERIMENT_CHALLENGER set on the worker?)", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:
