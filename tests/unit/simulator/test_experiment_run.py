@@ -7,7 +7,7 @@ from argparse import Namespace
 
 import pytest
 
-from pricestream.domain.experiment import CHALLENGER, CHAMPION
+from pricestream.domain.experiment import CHALLENGER, CHAMPION, Experiment, compare_arms
 from pricestream.settings import Settings
 from pricestream.simulator.cli import experiment_settings, experiment_truth, run_one, run_simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
@@ -79,3 +79,19 @@ def test_the_truth_names_the_policy_that_earns_more_alone():
     assert alone[0] != alone[1] and truth["winner"] == ("challenger" if alone[0] > alone[1] else "champion")
     assert truth["verdict_matches"] == (truth["winner"] == "challenger")
     assert truth["lift"] == pytest.approx(alone[0] / alone[1] - 1)
+
+
+def test_on_a_simulated_a_a_run_the_95_percent_test_is_significant_about_5_percent_of_the_time():
+    # In an A/A run the arms are labels only: the SKUs' figures do not depend on them, so drawing the
+    # arms again with other salts gives many trials of the test under no difference from one run.
+    scenario = load_scenario("standard", periods=21 * 24)
+    args = Namespace(challenger="cost-plus", challenger_share=0.5, experiment_start_day=7.0)
+    settings = experiment_settings(args, Settings.from_env({}, pricing_policy="cost-plus"), scenario, seed=4)
+    per_sku = run_one(scenario, settings, 4, kafka=False, external=False, quiet=True).report["experiment"]["per_sku"]
+    profit = {s: v["profit_per_day"] for s, v in per_sku.items()}
+    days = {s: v["days"] for s, v in per_sku.items()}
+    before = {s: v["pre_period_profit_per_day"] for s, v in per_sku.items()}
+    trials = [Experiment("cost-plus", 0.5, f"redraw-{k}") for k in range(400)]
+    significant = sum(compare_arms(profit, {s: e.arm(s) for s in per_sku}, days, before)["significant"]
+                      for e in trials)
+    assert 0.02 <= significant / len(trials) <= 0.09, significant
