@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from argparse import Namespace
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +98,16 @@ def test_on_a_simulated_a_a_run_the_95_percent_test_is_significant_about_5_perce
     significant = sum(compare_arms(profit, {s: e.arm(s) for s in per_sku}, days, before)["significant"]
                       for e in trials)
     assert 0.02 <= significant / len(trials) <= 0.09, significant
+
+
+def test_the_calibration_script_redraws_the_arms_of_saved_a_a_runs(tmp_path, capsys):
+    report = tmp_path / "aa.json"
+    args = Namespace(scenario="standard", periods=72, days=None, seed=1, seeds=2, report_json=str(report),
+                     report=None, kafka=False, external=False, quiet=True, challenger="static",
+                     challenger_share=0.5, experiment_start_day=1.0, truth=False)
+    assert run_simulate(args, Settings.from_env({}, pricing_policy="static")) == 0
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "experiment_calibration.py"
+    done = subprocess.run([sys.executable, str(script), str(report), "--salts", "30"], capture_output=True,
+                          text=True, check=True)
+    [figures] = json.loads(done.stdout)
+    assert figures["runs"] == 2 and figures["trials"] == 60 and 0.0 <= figures["significant_share"] <= 0.3
