@@ -10,7 +10,11 @@ days, which share its demand and its policy's state, count as one observation, a
 means with Welch's t interval. SKUs differ in scale far more than policies differ in profit, so a
 pre-experiment covariate (each SKU's profit per day before the experiment, when one is given) takes that
 variance out first, as CUPED does (Deng, Xu, Kohavi and Walker, 2013): ``y - theta (x - mean x)``, with
-``theta`` fitted on both arms together, which leaves the difference's expectation alone.
+``theta`` fitted on both arms together, which leaves the difference's expectation alone. The verdict is
+the relative one (on the logs of profit per day), since a policy's gain grows with a SKU's scale.
+
+``ExperimentLedger`` keeps those figures from the events a shop sees (catalogue, orders, forecasts that
+name arms): the simulator and ``pricestream experiment report`` both book through it.
 """
 
 from __future__ import annotations
