@@ -19,6 +19,7 @@ name arms): the simulator and ``pricestream experiment report`` both book throug
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from dataclasses import dataclass
@@ -236,12 +237,15 @@ class ExperimentLedger:
             if first is None or event_time_ms < first[0]:
                 self._arm_first[sku] = (event_time_ms, arm)
 
-    def _unit_cost(self, sku: str, at_ms: int) -> float | None:
-        costs = sorted(self._costs.get(sku, ()))
+    @staticmethod
+    def _unit_cost(costs: tuple[list[int], list[float]] | None, at_ms: int) -> float | None:
+        """The unit cost in force at ``at_ms``, from a SKU's entry times and costs in time order; before
+        the first entry, the first."""
         if not costs:
             return None
-        in_force = [cost for t, cost in costs if t <= at_ms]
-        return in_force[-1] if in_force else costs[0][1]
+        times, values = costs
+        i = bisect.bisect_right(times, at_ms)
+        return values[i - 1] if i else values[0]
 
     def start(self) -> int:
         """The experiment's start: as given, else the first tick that named an arm."""
@@ -255,8 +259,9 @@ class ExperimentLedger:
         start, day = self.start(), 86_400_000
         during: dict[str, float] = {}
         before: dict[str, float] = {}
+        costs = {sku: tuple(map(list, zip(*sorted(entries)))) for sku, entries in self._costs.items()}  # once
         for sku, at, units, price in self._orders.values():
-            cost = self._unit_cost(sku, at)
+            cost = self._unit_cost(costs.get(sku), at)
             if cost is None:
                 continue        # never listed: not the engine's to price
             book = during if at >= start else before
