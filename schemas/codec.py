@@ -18,7 +18,7 @@ import orjson
 
 from schemas.jsonschema_gen import record_schema
 from schemas.records import (
-    INPUT_RECORDS, SCHEMA_VERSION, CatalogEntry, DeadLetter, InputRecord, InventoryEvent, ModelPrior, Tick,
+    INPUT_RECORDS, SCHEMA_VERSION, CalendarEntry, CatalogEntry, DeadLetter, InputRecord, InventoryEvent, ModelPrior, Tick,
 )
 
 DEAD_LETTER_PAYLOAD_LIMIT = 4096
@@ -29,7 +29,7 @@ ERROR_CODES = (
     "payload-too-large", "empty-payload", "invalid-utf8", "malformed-json", "non-finite-number",
     "not-an-object", "unsupported-schema-version", "schema-violation", "non-positive-price",
     "absurd-quantity", "invalid-quantity", "missing-key", "key-mismatch", "inconsistent-catalog", "unknown-sku", "wrong-partition",
-    "unknown-topic", "event-time-out-of-range", "stale-tick",
+    "unknown-topic", "event-time-out-of-range", "stale-tick", "empty-range",
 )
 
 _VALIDATORS = {r.TOPIC: fastjsonschema.compile(record_schema(r)) for r in INPUT_RECORDS}
@@ -72,7 +72,16 @@ class PriorWithdrawal:
     sku: str
 
 
-_TOMBSTONES = {CatalogEntry.TOPIC: Delisting, ModelPrior.TOPIC: PriorWithdrawal}
+@dataclass(frozen=True, slots=True)
+class CalendarRemoval:
+    """A calendar tombstone (null value): the entry ``calendar_id`` is gone (a cancelled campaign).
+    What its effect taught the models stays."""
+    TOPIC = "calendar"
+    calendar_id: str
+
+
+_TOMBSTONES = {CatalogEntry.TOPIC: lambda key: Delisting(sku=key), ModelPrior.TOPIC: lambda key: PriorWithdrawal(sku=key),
+               CalendarEntry.TOPIC: lambda key: CalendarRemoval(calendar_id=key)}
 
 
 def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
@@ -89,7 +98,7 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
         return Rejection("unknown-topic", f"no contract for topic {topic!r}")
     if value is None or len(value) == 0:
         if topic in _TOMBSTONES and key:
-            return _TOMBSTONES[topic](sku=key.decode("utf-8", "replace"))
+            return _TOMBSTONES[topic](key.decode("utf-8", "replace"))
         return Rejection("empty-payload", "the message has no value")
     if len(value) > max_bytes:
         return Rejection("payload-too-large", f"{len(value)} bytes is more than the limit of {max_bytes}")
@@ -111,6 +120,8 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
             data[name] = int(data[name])
     if topic == Tick.TOPIC:
         return Tick(**data)         # keyed by partition; the caller checks the partition
+    if topic == CalendarEntry.TOPIC:
+        return _calendar_entry(key, data)
     if key is None:
         return Rejection("missing-key", "events must be keyed by SKU")
     sku = data["sku"]
@@ -126,6 +137,17 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
         if problem:
             return Rejection("invalid-quantity", problem)
     return record
+
+
+def _calendar_entry(key: bytes | None, data: dict) -> CalendarEntry | Rejection:
+    if key is None:
+        return Rejection("missing-key", "calendar entries must be keyed by calendar_id")
+    if key != data["calendar_id"].encode("utf-8"):
+        return Rejection("key-mismatch", f"key {key[:64]!r} is not the entry's calendar_id {data['calendar_id']!r}")
+    entry = CalendarEntry(**data)
+    if entry.end_ms <= entry.start_ms:
+        return Rejection("empty-range", f"end_ms {entry.end_ms} is not after start_ms {entry.start_ms}")
+    return entry
 
 
 def catalog_problem(entry: CatalogEntry) -> str | None:

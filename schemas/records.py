@@ -171,6 +171,44 @@ class ModelPrior:
                        minLength=1, maxLength=256)
 
 
+_CALENDAR_ID = {"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"}
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEntry:
+    """A holiday, campaign or external signal over a time range, that moves every SKU's traffic (or the
+    listed SKUs' only).
+
+    Compacted topic keyed by ``calendar_id``; the latest entry per id (by event time) is the truth and a
+    null value removes it. **Written to every partition** (``pricestream calendar publish`` does so), as
+    ticks are: each partition's SKUs read their own copy, so the entry is in order with their events.
+    The forecaster learns each ``effect``'s lift on page views per SKU, pooled across SKUs, and uses
+    the known future ranges ahead of time (forecasts, reorder points). ``expected_lift`` is the shop's
+    own guess (a marketing plan): the prior of an effect not yet seen, until data overrule it.
+    """
+    TOPIC = "calendar"
+    schema_version: Literal[1] = spec("Version of this contract.")
+    event_id: str = spec("Unique id of this revision of the entry.", **_ID)
+    calendar_id: str = spec("Id of the entry: the message key. One occurrence (for example "
+                            "'black-friday-2026').", **_CALENDAR_ID)
+    event_time_ms: int = spec("When this revision was published, ms since the epoch (UTC).", **_TIME)
+    kind: Literal["holiday", "campaign", "signal"] = spec(
+        "'holiday' and 'campaign' are on (1) over their range; a 'signal' (for example a weather index) has "
+        "the level `value` over its range, and its effect is learned per unit of that level.")
+    effect: str = spec("Name of the effect learned: occurrences with the same name share it (for example "
+                       "'black-friday' every year).", **_CALENDAR_ID)
+    start_ms: int = spec("Start of the range, ms since the epoch (UTC), inclusive.", **_TIME)
+    end_ms: int = spec("End of the range, ms since the epoch (UTC), exclusive; after start_ms.", **_TIME)
+    value: float = spec("The level over the range: 1 for holidays and campaigns, the signal's value for a "
+                        "signal.", 1.0, minimum=-1000, maximum=1000)
+    expected_lift: float | None = spec(
+        "The shop's guess of the traffic multiplier while it runs (2.0: twice the usual page views): the "
+        "prior of an effect with no data yet. Null: no guess (the pool's, else none).", None,
+        exclusiveMinimum=0, maximum=100)
+    skus: list[str] | None = spec("Only these SKUs (a campaign on part of the catalogue); null: every SKU.", None,
+                                  minItems=1, maxItems=10_000, uniqueItems=True, items=_SKU)
+
+
 @dataclass(frozen=True, slots=True)
 class Tick:
     """The end of a decision period on one partition: decide now for every SKU on it.
@@ -279,7 +317,7 @@ class DeadLetter:
     record_timestamp_ms: int | None = spec("Kafka timestamp of the bad record.")
 
 
-INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, ModelPrior, Tick)
+INPUT_RECORDS = (Click, Order, CompetitorPrice, InventoryEvent, CatalogEntry, ModelPrior, CalendarEntry, Tick)
 OUTPUT_RECORDS = (PriceChange, RestockOrder, DemandForecast, DeadLetter)
 RECORDS_BY_TOPIC: dict[str, type] = {r.TOPIC: r for r in INPUT_RECORDS + OUTPUT_RECORDS}
-InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | ModelPrior | Tick
+InputRecord = Click | Order | CompetitorPrice | InventoryEvent | CatalogEntry | ModelPrior | CalendarEntry | Tick

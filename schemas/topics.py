@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.records import (
-    CatalogEntry, Click, CompetitorPrice, DeadLetter, DemandForecast, InventoryEvent, ModelPrior, Order, PriceChange,
+    CalendarEntry, CatalogEntry, Click, CompetitorPrice, DeadLetter, DemandForecast, InventoryEvent, ModelPrior, Order, PriceChange,
     RestockOrder, Tick,
 )
 
@@ -33,6 +33,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("model-priors", ModelPrior, "input",
               "Per-SKU demand priors fitted from order history (`pricestream bootstrap`); compacted, latest wins.",
               {"cleanup.policy": "compact"}),
+    TopicSpec("calendar", CalendarEntry, "input",
+              "Holidays, campaigns and external signals with their time ranges; compacted, latest per id wins; "
+              "written to every partition.", {"cleanup.policy": "compact"}),
     TopicSpec("clock", Tick, "input", "Period ends, one tick per partition: the worker decides at each tick."),
     TopicSpec("price-changes", PriceChange, "output", "Price moves with reason codes and the numbers behind them."),
     TopicSpec("restock-orders", RestockOrder, "output", "Restock orders with reorder point, safety stock and position."),
@@ -42,7 +45,9 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 INPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "input")
-KEYED_BY_SKU = tuple(t.name for t in TOPICS if t.record is not Tick)
+KEYED_BY_SKU = tuple(t.name for t in TOPICS if t.record not in (Tick, CalendarEntry))
+# written to every partition, so each partition's SKUs see them in order with their own events
+BROADCAST_TOPICS = (CalendarEntry.TOPIC,)
 OUTPUT_TOPICS = tuple(t.name for t in TOPICS if t.role == "output")
 TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 
@@ -52,7 +57,7 @@ def topics_markdown_table() -> str:
     lines = ["| topic | role | record | key | what it carries |", "| --- | --- | --- | --- | --- |"]
     for t in TOPICS:
         extra = " (compacted)" if t.config.get("cleanup.policy") == "compact" else ""
-        key = "SKU" if t.name in KEYED_BY_SKU else "partition number"
+        key = "SKU" if t.name in KEYED_BY_SKU else "calendar id" if t.record is CalendarEntry else "partition number"
         lines.append(f"| `{t.name}` | {t.role}{extra} | `{t.record.__name__}` ([schema](schemas/{t.name}.schema.json)) "
                      f"| {key} | {t.description} |")
     return "\n".join(lines)

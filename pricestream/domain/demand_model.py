@@ -20,6 +20,7 @@ import math
 import numpy as np
 from dataclasses import dataclass, field
 
+from pricestream.domain.calendar import CalendarEffects, CalendarView, window_lift
 from pricestream.domain.competitor_response import CompetitorResponse, KinkedResponse
 from pricestream.domain.elasticity import DEFAULT_PRIOR_CONVERSION, DEFAULT_PRIOR_SD, ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
@@ -58,6 +59,11 @@ class DemandModel:
     competitor_response: CompetitorResponse = field(default_factory=CompetitorResponse.new)
     # the cheapest competitor as min(own level, ratio x our price): what anticipation prices for
     competitor_kink: KinkedResponse = field(default_factory=KinkedResponse)
+    # per calendar effect (holiday, campaign, signal), the learned lift of page views
+    calendar_effects: CalendarEffects = field(default_factory=CalendarEffects)
+    # the calendar as of the latest tick, set at each ``close_period``: what the forecasts look ahead at.
+    # Not state: every decision is made right after the close that sets it.
+    outlook: CalendarView | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0,
@@ -69,15 +75,23 @@ class DemandModel:
                                                       prior_conversion=prior_conversion, prior_sd=sd))
 
     def close_period(self, closed: PeriodCounts, price: float | None, competitor_price: float | None,
-                     period_ms: int | None, price_points: bool = False) -> None:
+                     period_ms: int | None, price_points: bool = False, calendar: CalendarView | None = None,
+                     ) -> None:
         """Learn from the period just closed (``closed``: its counts; ``price``: what we charged;
-        ``price_points``: the SKU may only take listed prices, so they are also learned one by one)."""
+        ``price_points``: the SKU may only take listed prices, so they are also learned one by one;
+        ``calendar``: the SKU's calendar as of this tick, None when no entry concerns it)."""
+        self.outlook = calendar
         if period_ms is None or period_ms <= 0:
             return                        # the opening tick: no period behind it
         if self.views is None:
             self.period_ms = period_ms
             self.views = views_forecaster(period_ms)
-        self.views.learn_one(float(closed.views))
+        lift = self._learn_lift(closed.views, period_ms, calendar)
+        if calendar is not None and calendar.pulse(calendar.now_ms - period_ms, calendar.now_ms) and \
+                self.periods_closed * period_ms >= DAY_MS:
+            self.views.hold_one()       # a holiday or campaign: its lift learns, the baseline holds
+        else:
+            self.views.learn_one(float(closed.views) / lift)
         if price is not None:
             self.competitor_response.learn(price, competitor_price, self.elasticity.reference_price)
             self.competitor_kink.learn(price, competitor_price)
@@ -91,20 +105,61 @@ class DemandModel:
         self.periods_closed += 1
         self.units_seen += closed.units
 
+    def _learn_lift(self, views: int, period_ms: int, calendar: CalendarView | None) -> float:
+        """The calendar's lift of the period just closed, after learning from it: the baseline learns
+        the views divided by it. Effects learn once the baseline has a day behind it (before, its
+        forecast is a prior's guess); until then the lift is the effects' priors."""
+        if calendar is None:
+            return 1.0
+        x = calendar.features(calendar.now_ms - period_ms, calendar.now_ms)
+        if not x:
+            return 1.0
+        if self.periods_closed * period_ms < DAY_MS:
+            return math.exp(self.calendar_effects.log_lift(x, calendar)[0])
+        baseline = max(self.views.forecast(1)[0], 0.0)      # of this period, not yet learned
+        return self.calendar_effects.learn(x, float(views), baseline, calendar)
+
     # -- what policies ask -----------------------------------------------------------------------
-    def expected_views(self, horizon: int = 1) -> tuple[float, float]:
-        """Mean and variance of the page views over the next ``horizon`` periods."""
+    def expected_views(self, horizon: int = 1, with_calendar: bool = True) -> tuple[float, float]:
+        """Mean and variance of the page views over the next ``horizon`` periods: the baseline times
+        the calendar's lift of each (``with_calendar=False``: the baseline alone)."""
         if self.views is None:
             return 0.0, 0.0
-        mean, var = self.views.total(horizon)
-        return max(mean, 0.0), max(var, 0.0)
+        view = self.outlook if with_calendar else None
+        if view is None:
+            mean, var = self.views.total(horizon)
+            return max(mean, 0.0), max(var, 0.0)
+        return self._lifted_views(horizon, view)
 
-    def expected_units(self, price: float, competitor_price: float | None, horizon: int = 1) -> tuple[float, float]:
+    def _lifted_views(self, horizon: int, view: CalendarView) -> tuple[float, float]:
+        """Sum over the horizon of baseline x lift; variance: the baseline's, scaled, plus the lifts'
+        own uncertainty, shared by the periods of one effect (so added up before squaring)."""
+        means, stds = self.views.forecast(horizon), self.views.forecast_std(horizon)
+        total = noise = shared = 0.0
+        for k, (m, s) in enumerate(zip(means, stds)):
+            start = view.now_ms + k * self.period_ms
+            log_mean, log_var = self.calendar_effects.log_lift(view.features(start, start + self.period_ms), view)
+            lift, m = math.exp(log_mean), max(m, 0.0)
+            total += m * lift
+            noise += (s * lift) ** 2
+            shared += m * lift * math.sqrt(log_var)
+        return total, noise + shared * shared
+
+    def window_lift(self, days: float) -> tuple[float, float]:
+        """The calendar's mean traffic multiplier over the next ``days`` and its variance: what the
+        restock policy scales the lead time's demand by."""
+        view = self.outlook
+        if view is None:
+            return 1.0, 0.0
+        return window_lift(self.calendar_effects, view, view.now_ms, view.now_ms + int(days * DAY_MS))
+
+    def expected_units(self, price: float, competitor_price: float | None, horizon: int = 1,
+                       with_calendar: bool = True) -> tuple[float, float]:
         """Mean and variance of units sold over the next ``horizon`` periods at ``price``.
 
         Variance: traffic uncertainty scaled by conversion, plus the Poisson noise of buying.
         """
-        views_mean, views_var = self.expected_views(horizon)
+        views_mean, views_var = self.expected_views(horizon, with_calendar)
         q = self.elasticity.conversion(price, competitor_price)
         mean = views_mean * q
         return mean, q * q * views_var + mean
@@ -147,7 +202,9 @@ class DemandModel:
                 "period_ms": self.period_ms, "periods_closed": self.periods_closed, "units_seen": self.units_seen,
                 "point_counts": {k: list(v) for k, v in self.point_counts.items()},
                 "competitor_response": self.competitor_response.to_state(),
-                "competitor_kink": self.competitor_kink.to_state()}
+                "competitor_kink": self.competitor_kink.to_state(),
+                # only once an effect was met: a shop without a calendar keeps its state as small as before
+                **({"calendar_effects": self.calendar_effects.to_state()} if self.calendar_effects.mean else {})}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
@@ -158,7 +215,8 @@ class DemandModel:
                    competitor_response=CompetitorResponse.from_state(d["competitor_response"])
                    if "competitor_response" in d else CompetitorResponse.new(),
                    competitor_kink=KinkedResponse.from_state(d["competitor_kink"])
-                   if "competitor_kink" in d else KinkedResponse())
+                   if "competitor_kink" in d else KinkedResponse(),
+                   calendar_effects=CalendarEffects.from_state(d.get("calendar_effects")))
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:

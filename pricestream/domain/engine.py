@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricestream.domain.calendar import CalendarView
 from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, units_std
 from pricestream.domain.experiment import CHALLENGER, Experiment
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
@@ -196,11 +197,13 @@ class Engine:
         return outcome
 
     def close(self, state: SkuState, now: int, period_ms: int | None = None,
-              prior_elasticity: float | None = None) -> list[PriceChange | RestockOrder | DemandForecast]:
+              prior_elasticity: float | None = None, calendar: CalendarView | None = None,
+              ) -> list[PriceChange | RestockOrder | DemandForecast]:
         """At a tick, for one SKU: learn from the period just closed, then decide.
 
         ``period_ms``: the length of that period (None at the first tick); ``prior_elasticity``: the
-        pool's estimate, the prior of a SKU seen for the first time (unless it has a ``ModelPrior``).
+        pool's estimate, the prior of a SKU seen for the first time (unless it has a ``ModelPrior``);
+        ``calendar``: the entries of the partition's calendar that concern the SKU (None: none do).
         """
         outputs: list = []
         if state.catalog is None:
@@ -213,7 +216,7 @@ class Engine:
             state.demand = DemandModel.new(state.catalog.list_price, prior_elasticity=prior_elasticity
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
         state.demand.close_period(closed, state.price, competitor, period_ms,
-                                  price_points=state.catalog.price_points is not None)
+                                  price_points=state.catalog.price_points is not None, calendar=calendar)
         arm, policy = self.pricing_for(state.sku, now)
         if state.reprice_pending or state.price is None:
             self._reprice(state, now, outputs, arm, policy)

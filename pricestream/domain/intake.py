@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pricestream.domain.calendar import LiftPool, view_for
 from pricestream.domain.demand_model import DAY_MS
 from pricestream.domain.engine import Engine, SkuState
-from schemas.codec import Delisting, PriorWithdrawal, Rejection, dead_letter, decode, to_dict
-from schemas.records import CatalogEntry, DeadLetter, ModelPrior, PriceChange, RestockOrder, Tick
+from schemas.codec import CalendarRemoval, Delisting, PriorWithdrawal, Rejection, dead_letter, decode, to_dict
+from schemas.records import CalendarEntry, CatalogEntry, DeadLetter, ModelPrior, PriceChange, RestockOrder, Tick
 
 
 MAX_HELD_LETTERS = 100      # per unlisted SKU and period; more are dead-lettered at once
@@ -22,8 +23,9 @@ MAX_HELD_LETTERS = 100      # per unlisted SKU and period; more are dead-lettere
 # belong to (and a far-future catalogue entry or competitor price would win "latest" for ever). Wide
 # enough for late mobile clients and a worker that was down for days.
 EVENT_TIME_WINDOW_MS = 7 * DAY_MS
-# catalogue entries and priors describe the SKU from some time on: an old one is still the latest
-_MAY_BE_OLD = (CatalogEntry, ModelPrior)
+# catalogue entries, priors and calendar entries describe things from some time on: an old one is still
+# the latest (a compacted topic read from its start)
+_MAY_BE_OLD = (CatalogEntry, ModelPrior, CalendarEntry)
 
 
 @dataclass(slots=True)
@@ -37,16 +39,40 @@ class PartitionIndex:
     # as of the last tick; the prior of SKUs seen for the first time
     pooled_elasticity: float | None = None
     last_tick_offset: int = -1          # offset of the last tick applied: a redelivered one is skipped
+    # the partition's copy of the calendar (every partition gets every entry), by calendar_id, until a
+    # day after each entry ends; and per effect, the pool's learned log-lift (a new SKU's prior)
+    calendar: dict[str, CalendarEntry] = field(default_factory=dict)
+    pooled_lifts: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"kind": self.KIND, "partition": self.partition, "skus": list(self.skus),
-                "last_tick_ms": self.last_tick_ms, "pooled_elasticity": self.pooled_elasticity,
-                "last_tick_offset": self.last_tick_offset}
+        d = {"kind": self.KIND, "partition": self.partition, "skus": list(self.skus),
+             "last_tick_ms": self.last_tick_ms, "pooled_elasticity": self.pooled_elasticity,
+             "last_tick_offset": self.last_tick_offset}
+        if self.calendar or self.pooled_lifts:
+            d["calendar"] = {k: to_dict(e) for k, e in sorted(self.calendar.items())}
+            d["pooled_lifts"] = dict(self.pooled_lifts)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "PartitionIndex":
         return cls(partition=d["partition"], skus=list(d["skus"]), last_tick_ms=d["last_tick_ms"],
-                   pooled_elasticity=d["pooled_elasticity"], last_tick_offset=d["last_tick_offset"])
+                   pooled_elasticity=d["pooled_elasticity"], last_tick_offset=d["last_tick_offset"],
+                   calendar={k: CalendarEntry(**e) for k, e in d.get("calendar", {}).items()},
+                   pooled_lifts=dict(d.get("pooled_lifts", {})))
+
+    def learn_calendar(self, record: CalendarEntry | CalendarRemoval) -> None:
+        """An entry (the latest revision by event time wins) or its removal."""
+        if isinstance(record, CalendarRemoval):
+            self.calendar.pop(record.calendar_id, None)
+            return
+        known = self.calendar.get(record.calendar_id)
+        if known is None or (record.event_time_ms, record.event_id) >= (known.event_time_ms, known.event_id):
+            self.calendar[record.calendar_id] = record
+
+    def forget_past_calendar(self, now_ms: int) -> None:
+        """Entries that ended more than a day ago: no period ahead or just closed needs them."""
+        for calendar_id in [k for k, e in self.calendar.items() if e.end_ms <= now_ms - DAY_MS]:
+            del self.calendar[calendar_id]
 
 
 def partition_key(partition: int) -> bytes:
@@ -96,6 +122,8 @@ def handle(engine: Engine, message: Message, store: StateStore, max_payload_byte
         return _rejected(message, record)
     if isinstance(record, Tick):
         return _close_partition(engine, message, record, store)
+    if isinstance(record, (CalendarEntry, CalendarRemoval)):
+        return _learn_calendar(message, record, store)
 
     state = store.get(message.key)
     if state is not None and message.offset <= state.applied_offsets.get(message.topic, -1):
@@ -147,7 +175,8 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
     index.last_tick_offset = message.offset
     period_ms = None if index.last_tick_ms is None else tick.event_time_ms - index.last_tick_ms
     handled = Handled()
-    pool = _Pool()
+    pool, lifts = _Pool(), LiftPool()
+    entries = list(index.calendar.values())
     for sku in list(index.skus):
         key = sku.encode()
         state = store.get(key)
@@ -161,14 +190,31 @@ def _close_partition(engine: Engine, message: Message, tick: Tick, store: StateS
                 store.delete(key)
                 index.skus.remove(sku)
             continue
-        handled.outputs += engine.close(state, tick.event_time_ms, period_ms, index.pooled_elasticity)
+        calendar = view_for(sku, entries, index.pooled_lifts, tick.event_time_ms) if entries else None
+        handled.outputs += engine.close(state, tick.event_time_ms, period_ms, index.pooled_elasticity, calendar)
         store.put(key, state)
         pool.add(state)
+        if state.demand is not None and state.demand.calendar_effects.mean:
+            lifts.add(state.demand.calendar_effects)
         handled.skus_closed += 1
     index.last_tick_ms = tick.event_time_ms
     index.pooled_elasticity = pool.mean(default=index.pooled_elasticity)
+    index.pooled_lifts = lifts.means(index.pooled_lifts)
+    index.forget_past_calendar(tick.event_time_ms)
     store.put(partition_key(message.partition), index)
     return handled
+
+
+def _learn_calendar(message: Message, record: CalendarEntry | CalendarRemoval, store: StateStore) -> Handled:
+    """A calendar entry goes into its partition's copy of the calendar, which the next ticks read."""
+    index = store.get(partition_key(message.partition)) or PartitionIndex(message.partition)
+    if isinstance(record, CalendarEntry):
+        problem = event_time_problem(record, index)
+        if problem:
+            return _rejected(message, Rejection("event-time-out-of-range", problem))
+    index.learn_calendar(record)
+    store.put(partition_key(message.partition), index)
+    return Handled()
 
 
 def event_time_problem(record, index: PartitionIndex | None) -> str | None:

@@ -17,6 +17,10 @@ than orders, so review is as good as continuous, and Q trades the order cost aga
   with an EOQ of weeks of demand it needs far less safety stock than the same number read as a cycle
   service level. Slow movers, with a few units per lead time, use a Poisson or negative binomial
   (variance above the mean) instead of the normal approximation.
+- **Known peaks.** The lead time's demand is multiplied by the calendar's mean lift over it (holidays,
+  campaigns: ``DemandModel.window_lift``), so a peak a lead time away raises r and the order goes out
+  in time; the lift's uncertainty adds to the spread. Q stays the EOQ of the baseline demand. The
+  order says so: reason ``calendar-peak`` (or ``calendar-dip``) when the lift is 2 % or more off 1.
 - **Q** is the EOQ sqrt(2 K D / h) with the forecast's annual demand D, the order cost K and the
   holding cost h = unit cost x holding rate, at least one unit.
 
@@ -43,6 +47,7 @@ from pricestream.domain.replenishment import eoq, lead_time_demand, safety_stock
 from schemas.records import CatalogEntry
 
 DISCRETE_BELOW_UNITS = 30.0      # lead-time demand below this mean: a count distribution, not a normal
+CALENDAR_REASON_MIN = 0.02       # a calendar lift this far from 1 over the lead time is named in the reasons
 WARM_UP_UNITS = 3                # units sold before the learned plan replaces the catalogue's fixed rule
 
 
@@ -69,6 +74,7 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
                            order_up_to=plan.reorder_point + plan.order_quantity, safety_stock=plan.safety_stock,
                            reasons=("position-at-or-below-reorder-point", f"lead-time-demand:{plan.distribution}",
                                     f"safety-stock:{plan.safety_set_by}",
+                                    *(() if plan.calendar_lift is None else (plan.calendar_reason,)),
                                     *(() if warmed_up(demand) else ("cold-start",))),
                            lead_time_demand_mean=plan.lead_time_demand_mean,
                            lead_time_demand_sd=plan.lead_time_demand_sd)
@@ -88,6 +94,11 @@ class ReorderPlan:
     lead_time_demand_mean: float
     lead_time_demand_sd: float
     safety_set_by: str = "service-target"   # or "lost-margin": which of the two asked for more stock
+    calendar_lift: float | None = None      # the calendar's mean lift over the lead time, when it moves it
+
+    @property
+    def calendar_reason(self) -> str:
+        return "calendar-peak" if self.calendar_lift > 1.0 else "calendar-dip"
 
 
 def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
@@ -98,15 +109,21 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
     # carried over the lead time: a young model's trend extrapolated over weeks of periods is noise,
     # and once swung a slow mover's reorder point from 5 units to 755 in one tick
     day = max(1, round(periods_per_day))
-    mean, var = demand.expected_units(price, competitor_price, day)
+    # the baseline's day: the calendar's lifts are those of the whole lead time, applied below
+    mean, var = demand.expected_units(price, competitor_price, day, with_calendar=False)
     daily_mean, daily_var = mean * periods_per_day / day, var * periods_per_day / day
     days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
     lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
+    # a known peak (holiday, campaign) within the lead time raises the demand to cover now, so the order
+    # goes out a lead time ahead of it; the lift's own uncertainty widens the spread
+    lift, lift_var = demand.window_lift(days)
+    lt_mean, lt_var = lt_mean * lift, lt_var * lift * lift + lt_mean * lt_mean * lift_var
     quantity = order_quantity(entry, daily_mean)
     reorder_point, distribution, binding = reorder_point_for(entry, lt_mean, lt_var, quantity, price,
                                                               daily_mean * 365.0)
     return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, distribution,
-                       lt_mean, math.sqrt(lt_var), binding)
+                       lt_mean, math.sqrt(lt_var), binding,
+                       calendar_lift=None if abs(lift - 1.0) < CALENDAR_REASON_MIN else lift)
 
 
 def reorder_point_for(entry: CatalogEntry, lt_mean: float, lt_var: float, quantity: float, price: float,

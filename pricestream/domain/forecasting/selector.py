@@ -198,6 +198,23 @@ class ForecasterSelector(Forecaster):
                 queue.append(model.forecast(h)[h - 1] if _ready(model) else None)
         self._best = self._choose()
 
+    def hold_one(self) -> None:
+        """A period the baseline must not learn from (a holiday the calendar explains, whose lift is
+        being learned against this very baseline: learning both from the same views would let them
+        trade off and drift). Each candidate steps on by its own forecast, so levels and profiles stay
+        where they were and the seasonal position moves on; nothing is scored. The intermittent model
+        has no position in time and is left alone."""
+        h = self.score_horizon
+        for k, model in enumerate(self.models):
+            if isinstance(model, IntermittentDemand):
+                continue
+            model.learn_one(max(model.forecast(1)[0], 0.0))
+            if h > 1:
+                queue = self.pending[k]
+                if len(queue) >= h:
+                    queue.pop(0)
+                queue.append(model.forecast(h)[h - 1] if _ready(model) else None)
+
     # -- forecasting: the chosen candidate's ------------------------------------------------------
     def forecast(self, horizon: int) -> list[float]:
         return self.chosen_model.forecast(check_horizon(horizon))
