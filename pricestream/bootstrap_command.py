@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pricestream.bootstrap import Bootstrap, BootstrapError, bootstrap
-from pricestream.kafka_clients import connection
+from pricestream.kafka_clients import publish as publish_messages
 from pricestream.settings import Settings
 from schemas.codec import encode, to_dict
 from schemas.records import ModelPrior
@@ -62,19 +62,4 @@ def summary_table(result: Bootstrap, rows: int = TABLE_ROWS) -> str:
 
 def publish(settings: Settings, priors: list[ModelPrior], timeout_s: float = 30) -> int:
     """Write the priors, keyed by SKU, to the deployment's ``model-priors`` topic (created if missing)."""
-    from kafka import KafkaProducer
-
-    from pricestream.topics_admin import ensure_topics
-    from schemas.topics import TOPICS_BY_NAME
-
-    ensure_topics(settings, timeout_s, topics=[TOPICS_BY_NAME[ModelPrior.TOPIC]])
-    producer = KafkaProducer(**connection(settings), acks="all", linger_ms=5)
-    try:
-        futures = [producer.send(settings.topic(ModelPrior.TOPIC), key=p.sku.encode(), value=encode(p))
-                   for p in priors]
-        producer.flush(timeout=timeout_s)
-        for future in futures:
-            future.get(timeout=timeout_s)
-    finally:
-        producer.close()
-    return len(futures)
+    return publish_messages(settings, ModelPrior.TOPIC, [(p.sku.encode(), encode(p), None) for p in priors], timeout_s)

@@ -143,6 +143,12 @@ def cmd_bootstrap(args) -> int:
     return run_bootstrap(args, _settings(args))
 
 
+def cmd_calendar(args) -> int:
+    from pricestream.calendar_command import run_calendar_command
+
+    return run_calendar_command(args, _settings(args))
+
+
 def cmd_tail(args) -> int:
     from pricestream.tail import run_tail
 
@@ -224,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", action="store_true",
                    help="with --challenger: also run each policy alone on every SKU (same seed) and say whether "
                         "the experiment's verdict names the true winner")
+    p.add_argument("--without-calendar", action="store_true",
+                   help="keep the scenario's calendar from the engine: its peaks still happen, unannounced "
+                        "(to measure what the calendar is worth)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("experiment", help="champion/challenger: judge a live experiment from the topics")
@@ -346,6 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="fit and print (and --out), publish nothing")
     p.add_argument("--out", help="also write the summary and the priors here, as JSON")
     p.set_defaults(func=cmd_bootstrap)
+
+    p = sub.add_parser("calendar", help="publish holidays, campaigns and signals on the calendar topic (each on "
+                                        "every partition), or remove them")
+    calendar = p.add_subparsers(dest="action", required=True)
+    c = calendar.add_parser("publish", help="check and publish the entries of a JSON file (an object or a list)")
+    c.add_argument("file", help="JSON: calendar_id, kind, effect, start_ms, end_ms[, value, expected_lift, skus]")
+    c.add_argument("--dry-run", action="store_true", help="check and print, publish nothing")
+    c = calendar.add_parser("remove", help="remove entries: a tombstone per id on every partition")
+    c.add_argument("ids", nargs="+", metavar="CALENDAR_ID")
+    p.set_defaults(func=cmd_calendar)
 
     p = sub.add_parser("tail", help="print an output topic's committed events as a table (or JSON lines)")
     from pricestream.tail import TAIL_TOPICS

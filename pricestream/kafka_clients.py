@@ -153,3 +153,25 @@ def read_committed(settings: Settings, timeout_s: float = 60,
         return out
     finally:
         consumer.close()
+
+
+def publish(settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes | None, int | None]],
+            timeout_s: float = 30) -> int:
+    """Write ``(key, value, partition)`` messages (partition None: the key's hash) to one of the engine's
+    topics, created first if missing, and wait until every write is acknowledged; returns how many."""
+    from kafka import KafkaProducer
+
+    from pricestream.topics_admin import ensure_topics
+    from schemas.topics import TOPICS_BY_NAME
+
+    ensure_topics(settings, timeout_s, topics=[TOPICS_BY_NAME[topic]])
+    producer = KafkaProducer(**connection(settings), acks="all", linger_ms=5)
+    try:
+        futures = [producer.send(settings.topic(topic), key=key, value=value, partition=partition)
+                   for key, value, partition in messages]
+        producer.flush(timeout=timeout_s)
+        for future in futures:
+            future.get(timeout=timeout_s)
+    finally:
+        producer.close()
+    return len(futures)

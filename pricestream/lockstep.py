@@ -25,6 +25,7 @@ from pricestream.kafka_clients import connection
 from pricestream.settings import Settings
 from schemas.codec import encode
 from schemas.records import Tick
+from schemas.topics import BROADCAST_TOPICS
 
 Position = tuple[str, int]          # (topic name as on the broker, partition)
 
@@ -100,6 +101,10 @@ class LockstepProducer:
                                        linger_ms=2)
 
     def send_record(self, record) -> None:
+        if record.TOPIC in BROADCAST_TOPICS:        # a calendar entry: every partition gets its copy
+            for partition in range(self.settings.partitions):
+                self.send_raw(record.TOPIC, record.calendar_id.encode(), encode(record), partition=partition)
+            return
         self.send_raw(record.TOPIC, record.sku.encode(), encode(record))
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:

@@ -24,12 +24,14 @@ def scenario_for(args):
     return load_scenario(args.scenario, periods=periods) if periods else scenario
 
 
-def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, external: bool, quiet: bool):
+def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, external: bool, quiet: bool,
+            publish_calendar: bool = True):
     """One run; with an experiment in the settings, its ledger's comparison is the report's ``experiment``."""
     progress = None if quiet else progress_printer()
     experiment = engine_config(settings).experiment
     ledger = None if experiment is None else ExperimentLedger(experiment.starts_at_ms)
     hooks = {} if ledger is None else {"on_decision": ledger.decision, "on_input": ledger.input}
+    hooks["publish_calendar"] = publish_calendar
     if not kafka:
         result = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed, progress, **hooks)
     else:
@@ -64,7 +66,8 @@ def run_simulate(args, settings: Settings) -> int:
             print(f"{scenario.name}: policy {settings.pricing_policy}, seed {seed}, {scenario.periods} periods"
                   f"{' via Kafka' if args.kafka else ''}", file=sys.stderr)
         run_settings = experiment_settings(args, settings, scenario, seed)
-        result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet)
+        result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet,
+                         publish_calendar=not getattr(args, "without_calendar", False))
         if getattr(args, "truth", False) and "experiment" in result.report:
             result.report["experiment"]["truth"] = experiment_truth(scenario, run_settings, seed,
                                                                     result.report["experiment"]["verdict"])
@@ -137,6 +140,11 @@ def summarise(reports: list[dict]) -> dict:
             (v["forecast_mae_ratio"] for v in r["per_sku"].values() if v.get("forecast_mae_ratio")), default=None),
         "elasticity_within_0_3_share": lambda r: (r.get("elasticity_within_0_3") or {}).get("share"),
         "elasticity_coverage_95": lambda r: (r.get("elasticity_within_0_3") or {}).get("coverage"),
+        "peak_forecast_mae": lambda r: (r.get("peaks") or {}).get("forecast_mae"),
+        "peak_forecast_mae_ratio": lambda r: (r.get("peaks") or {}).get("forecast_mae_ratio"),
+        "peak_forecast_error_vs_truth": lambda r: (r.get("peaks") or {}).get("forecast_error_vs_truth"),
+        "peak_daily_forecast_mae": lambda r: (r.get("peaks") or {}).get("daily_forecast_mae"),
+        "peak_fill_rate": lambda r: (r.get("peaks") or {}).get("fill_rate"),
     }
     for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
                 "price_changes", *derived):

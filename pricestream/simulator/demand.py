@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from pricestream.simulator.scenario import DAY_MS, PurchaseSpec, SkuSpec
+from pricestream.simulator.scenario import DAY_MS, CalendarSpec, PurchaseSpec, SkuSpec
 
 HOUR_MS = 3_600_000
 WEEK_HOURS = 168.0
@@ -26,7 +26,8 @@ _EPOCH_WEEKDAY = 3
 _PRICE_MATCH = 1e-9
 
 
-def view_rate(sku: SkuSpec, period_start_ms: int, period_ms: int, start_time_ms: int) -> float:
+def view_rate(sku: SkuSpec, period_start_ms: int, period_ms: int, start_time_ms: int,
+              calendar: tuple[CalendarSpec, ...] = ()) -> float:
     """Expected views in the period ``[period_start_ms, period_start_ms + period_ms)``.
 
     rate x daily seasonality x weekly seasonality x (1 + trend)^days x active demand shocks, where
@@ -37,7 +38,8 @@ def view_rate(sku: SkuSpec, period_start_ms: int, period_ms: int, start_time_ms:
     * the seasonal factors are averaged exactly over the period (so daily periods see the day's
       mean, hourly periods the hour's), starting from the hour of day of ``period_start_ms``;
     * the trend is taken at the middle of the period, days counted from ``start_time_ms``;
-    * a demand shock multiplies views by its multiplier for the fraction of the period it covers.
+    * a demand shock multiplies views by its multiplier for the fraction of the period it covers;
+    * a calendar entry (``calendar``: the scenario's) by ``calendar_factor``.
 
     Over a whole week the seasonal factors average to exactly 1, so with no trend and no shock the
     mean over a week is ``rate_per_period``.
@@ -63,7 +65,25 @@ def view_rate(sku: SkuSpec, period_start_ms: int, period_ms: int, start_time_ms:
     days_mid = (period_start_ms + period_ms / 2 - start_time_ms) / DAY_MS
     trend = (1.0 + views.trend_per_day) ** days_mid
     return views.rate_per_period * seasonal * trend * demand_shock_factor(
-        sku, period_start_ms, period_ms, start_time_ms)
+        sku, period_start_ms, period_ms, start_time_ms) * calendar_factor(
+        sku, calendar, period_start_ms, period_ms, start_time_ms)
+
+
+def calendar_factor(sku: SkuSpec, calendar: tuple[CalendarSpec, ...], period_start_ms: int, period_ms: int,
+                    start_time_ms: int) -> float:
+    """Product over the calendar entries that concern the SKU of its true lift ** (value x share of the
+    period covered): the form the engine's model has (log-linear in the level), with the truth's lifts."""
+    factor = 1.0
+    end_ms = period_start_ms + period_ms
+    for entry in calendar:
+        if entry.skus is not None and sku.sku not in entry.skus:
+            continue
+        lo = max(period_start_ms, start_time_ms + round(entry.start_day * DAY_MS))
+        hi = min(end_ms, start_time_ms + round(entry.end_day * DAY_MS))
+        if hi > lo:
+            lift = next((own.lift for own in sku.views.calendar_lifts if own.effect == entry.effect), entry.lift)
+            factor *= lift ** (entry.value * (hi - lo) / period_ms)
+    return factor
 
 
 def demand_shock_factor(sku: SkuSpec, period_start_ms: int, period_ms: int, start_time_ms: int) -> float:

@@ -241,6 +241,40 @@ def experiment() -> dict:
         seed=20240404, days=42, n_skus=80, total_views=470_000, shocks=[])
 
 
+def holidays() -> dict:
+    """``standard``'s market over 70 days with a calendar the shop publishes ahead: public holidays that
+    recur (learned from the first), a sale with the shop's own guess of its lift, a gift season and a
+    flash sale on a quarter of the catalogue. Each SKU's true lift of each effect is the entry's times
+    a lognormal factor (sd 0.25 in the log): SKUs differ, as the pooled prior allows for."""
+    seed = 20240505
+    data = _market(
+        "holidays",
+        "20 SKUs, 70 days of hourly periods, made like standard, with a calendar published ahead: a public "
+        "holiday on days 12, 33 and 54 (views x 1.6, no guess given), a spring sale on days 20-23 (x 1.8; the "
+        "shop guesses 1.6), a gift season on days 40-47 (x 2.2; guessed 2.0) and a flash sale on days 60-62 "
+        "for five SKUs (x 2.5; guessed 2.0, published on day 50). Each SKU's true lift varies around the "
+        "entry's (lognormal, sd 0.25). About 200k expected views before the lifts. Made by "
+        "pricestream/simulator/make_scenarios.py.",
+        seed=seed, days=70, n_skus=20, total_views=200_000, shocks=[])
+    skus = [spec["sku"] for spec in data["skus"]]
+    calendar = [
+        *({"calendar_id": f"public-holiday-{day}", "effect": "public-holiday", "kind": "holiday",
+           "start_day": float(day), "end_day": float(day + 1), "lift": 1.6} for day in (12, 33, 54)),
+        {"calendar_id": "spring-sale", "effect": "spring-sale", "kind": "campaign", "start_day": 20.0,
+         "end_day": 23.0, "lift": 1.8, "publish_day": 5.0, "expected_lift": 1.6},
+        {"calendar_id": "gift-season", "effect": "gift-season", "kind": "holiday", "start_day": 40.0,
+         "end_day": 47.0, "lift": 2.2, "expected_lift": 2.0},
+        {"calendar_id": "flash-sale", "effect": "flash-sale", "kind": "campaign", "start_day": 60.0,
+         "end_day": 62.0, "lift": 2.5, "publish_day": 50.0, "expected_lift": 2.0, "skus": skus[::4]},
+    ]
+    rng = random.Random(seed + 1)
+    effects = {e["effect"]: e["lift"] for e in calendar}
+    for spec in data["skus"]:
+        spec["views"]["calendar_lifts"] = [{"effect": name, "lift": _r(lift * math.exp(rng.gauss(0.0, 0.25)), 3)}
+                                           for name, lift in effects.items()]
+    return {**data, "calendar": calendar}
+
+
 def shock() -> dict:
     return _market(
         "shock",
@@ -343,7 +377,7 @@ def ferreira2018() -> dict:
 
 
 BUILDERS = {"standard": standard, "slow-movers": slow_movers, "shock": shock, "ferreira2018": ferreira2018,
-            "experiment": experiment}
+            "experiment": experiment, "holidays": holidays}
 
 
 def render(data: dict) -> str:

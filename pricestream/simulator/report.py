@@ -38,6 +38,7 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
             **_forecast_figures(b),
             **_elasticity_figures(m),
             **_informed_restock_figures(m.spec, b, scenario.period_ms),
+            **_peak_figures(b),
         }
     books = [m.books for m in market.skus.values()]
     profit = sum(b.expected_profit for b in books)
@@ -66,8 +67,47 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "forecast_mae_ratio": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.floor_abs_error for b in books)),
         "seasonal_naive_mae": safe_ratio(sum(b.naive_abs_error for b in books), sum(b.forecasts_scored for b in books)),
         "elasticity_within_0_3": _elasticity_summary(per_sku),
+        **({"peaks": _peak_summary(books, per_sku)} if scenario.calendar else {}),
         "per_sku": per_sku,
     }
+
+
+def _peak_figures(b) -> dict:
+    """Forecasts and service in the periods a calendar entry lifted the SKU's views (none: no keys)."""
+    if not b.peak_periods:
+        return {}
+    return {"peak_periods": b.peak_periods,
+            "peak_forecast_mae": safe_ratio(b.peak_forecast_abs_error, b.peak_forecasts_scored),
+            "peak_forecast_mae_floor": safe_ratio(b.peak_floor_abs_error, b.peak_forecasts_scored),
+            "peak_forecast_error_vs_truth": safe_ratio(b.peak_truth_abs_error, b.peak_forecasts_scored),
+            **_peak_daily(b.peak_days.values(), "peak_"),
+            "peak_fill_rate": safe_ratio(b.peak_units_sold, b.peak_units_demanded)}
+
+
+def _peak_daily(days, prefix: str = "") -> dict:
+    """MAE of the peak periods' forecasts summed per SKU-day, and the true expected sales' (the floor)."""
+    days = list(days)
+    if not days:
+        return {}
+    return {f"{prefix}daily_forecast_mae": statistics.fmean(abs(f - s) for f, s, _ in days),
+            f"{prefix}daily_forecast_mae_floor": statistics.fmean(abs(e - s) for _, s, e in days)}
+
+
+def _peak_summary(books, per_sku: dict) -> dict:
+    """Over all SKUs: the forecast MAE in peak periods (and the true expected demand's, the floor), the
+    fill rate there, and the SKUs whose peak fill rate fell short of their service target."""
+    scored = sum(b.peak_forecasts_scored for b in books)
+    under = sorted(s for s, r in per_sku.items() if r.get("peak_fill_rate") is not None
+                   and r["peak_fill_rate"] < r["service_level_target"])
+    return {"periods": sum(b.peak_periods for b in books),
+            "forecast_mae": safe_ratio(sum(b.peak_forecast_abs_error for b in books), scored),
+            "forecast_mae_floor": safe_ratio(sum(b.peak_floor_abs_error for b in books), scored),
+            "forecast_mae_ratio": safe_ratio(sum(b.peak_forecast_abs_error for b in books),
+                                             sum(b.peak_floor_abs_error for b in books)),
+            "forecast_error_vs_truth": safe_ratio(sum(b.peak_truth_abs_error for b in books), scored),
+            **_peak_daily([d for b in books for d in b.peak_days.values()]),
+            "fill_rate": safe_ratio(sum(b.peak_units_sold for b in books), sum(b.peak_units_demanded for b in books)),
+            "skus_under_target": under}
 
 
 def _forecast_figures(b) -> dict:
@@ -136,6 +176,15 @@ def format_report(report: dict, policy: str) -> str:
         lines.append(f"forecast MAE {r['forecast_mae']:.4f} per period, {_fmt(r['forecast_mae_ratio'], '.3f')} x the "
                      f"true expected demand's (worst SKU {_fmt(worst, '.3f')} x); seasonal naive "
                      f"{_fmt(r['seasonal_naive_mae'], '.4f')}")
+    peaks = r.get("peaks")
+    if peaks and peaks["periods"]:
+        daily = "" if peaks.get("daily_forecast_mae") is None else (
+            f"; per SKU-day {peaks['daily_forecast_mae']:.3f} (floor {peaks['daily_forecast_mae_floor']:.3f})")
+        lines.append(f"calendar peaks: {peaks['periods']} SKU-periods; forecast MAE there "
+                     f"{_fmt(peaks['forecast_mae'], '.4f')} (true expected demand's {_fmt(peaks['forecast_mae_floor'], '.4f')}), "
+                     f"mean distance from the true expected demand {_fmt(peaks['forecast_error_vs_truth'], '.4f')}{daily}; "
+                     f"fill rate {_fmt(peaks['fill_rate'], '.3f')}; SKUs under their target there: "
+                     f"{len(peaks['skus_under_target'])}")
     el = r.get("elasticity_within_0_3")
     if el and el["skus_whose_price_varied"]:
         lines.append(f"elasticity: {el['within']} of {el['skus_whose_price_varied']} SKUs whose price varied within "

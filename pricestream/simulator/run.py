@@ -27,6 +27,7 @@ from pricestream.simulator.market import Market
 from pricestream.simulator.report import build_report
 from pricestream.simulator.scenario import Scenario
 from schemas.codec import encode
+from schemas.topics import BROADCAST_TOPICS
 
 DECISION_TOPICS = ("price-changes", "restock-orders", "demand-forecasts")
 
@@ -59,6 +60,11 @@ class OfflineDriver:
     def run_period(self, events: list, tick_time_ms: int) -> list[tuple[str, bytes]]:
         decisions = []
         for record in events:
+            if record.TOPIC in BROADCAST_TOPICS:       # a calendar entry: every partition gets its copy
+                key = record.calendar_id.encode()
+                for partition in range(self.partitions):
+                    self.dead_letters += self._handle(record.TOPIC, partition, key, encode(record))
+                continue
             key = record.sku.encode()
             self.dead_letters += self._handle(record.TOPIC, kafka_partition(key, self.partitions), key, encode(record))
         for tick in ticks_for(tick_time_ms, self.partitions):
@@ -81,10 +87,11 @@ class SimulationResult:
 def simulate(scenario: Scenario, driver: Driver, seed: int | None = None,
              progress: Callable[[int, int, float], None] | None = None,
              on_decision: Callable[[str, dict], None] | None = None,
-             on_input: Callable[[object], None] | None = None) -> SimulationResult:
+             on_input: Callable[[object], None] | None = None, publish_calendar: bool = True) -> SimulationResult:
     """Run the scenario's whole horizon through ``driver``; returns the report and every decision.
-    ``on_decision`` sees each decision as the market applies it, ``on_input`` each event sent."""
-    market = Market(scenario, seed)
+    ``on_decision`` sees each decision as the market applies it, ``on_input`` each event sent;
+    ``publish_calendar=False`` keeps the scenario's calendar from the engine (its peaks still happen)."""
+    market = Market(scenario, seed, publish_calendar)
     all_decisions: list[tuple[str, bytes]] = []
     started = time.monotonic()
 

@@ -32,6 +32,14 @@ class ViewsSpec:
     peak_weekday: int = 5                   # 0 = Monday
     trend_per_day: float = 0.0              # relative growth per day (0.001 = +0.1 % a day)
     deterministic: bool = False             # exactly round(rate) views per period (ferreira2018: one customer)
+    calendar_lifts: tuple["EffectLift", ...] = ()   # this SKU's true lift per calendar effect (else the entry's)
+
+
+@dataclass(frozen=True)
+class EffectLift:
+    """A SKU's own true lift of one calendar effect (SKUs differ around the entry's ``lift``)."""
+    effect: str
+    lift: float
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,23 @@ class ShockSpec:
 
 
 @dataclass(frozen=True)
+class CalendarSpec:
+    """A calendar entry: the shop publishes it on ``publish_day`` (a ``CalendarEntry`` on the calendar
+    topic); from ``start_day`` to ``end_day`` each SKU's views are multiplied by its true lift (its own
+    ``calendar_lifts``, else ``lift``) raised to ``value`` x the share of the period covered."""
+    calendar_id: str
+    effect: str
+    kind: Literal["holiday", "campaign", "signal"]
+    start_day: float
+    end_day: float
+    lift: float = 1.0
+    value: float = 1.0
+    publish_day: float = 0.0
+    expected_lift: float | None = None
+    skus: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class SkuSpec:
     sku: str
     unit_cost: float
@@ -142,6 +167,7 @@ class Scenario:
     periods: int                            # horizon = periods x period length
     skus: tuple[SkuSpec, ...]
     oracle: Literal["unlimited-stock", "fluid-lp"] = "unlimited-stock"
+    calendar: tuple[CalendarSpec, ...] = ()
 
     @property
     def period_ms(self) -> int:
@@ -208,6 +234,9 @@ def validate_scenario(data: dict, source: str = "scenario") -> None:
     scenario = scenario_from_dict(data)
     if round(scenario.period_minutes * 60_000, 6) != scenario.period_ms:
         raise ValueError(f"{source}: period_minutes {scenario.period_minutes} is not a whole number of ms")
+    for i, entry in enumerate(scenario.calendar):
+        if entry.end_day <= entry.start_day:
+            raise ValueError(f"{source}: calendar[{i}].end_day: {entry.end_day} is not after start_day {entry.start_day}")
     seen: set[str] = set()
     for i, sku in enumerate(scenario.skus):
         problem = _sku_problem(sku, scenario)
