@@ -145,13 +145,14 @@ class DemandModel:
             shared += m * lift * math.sqrt(log_var)
         return total, noise + shared * shared
 
-    def window_lift(self, days: float) -> tuple[float, float]:
-        """The calendar's mean traffic multiplier over the next ``days`` and its variance: what the
-        restock policy scales the lead time's demand by."""
+    def window_lift(self, from_days: float, to_days: float) -> tuple[float, float]:
+        """The calendar's mean traffic multiplier from ``from_days`` to ``to_days`` after the latest tick,
+        and its variance: what the restock policy scales the lead time's demand by."""
         view = self.outlook
         if view is None:
             return 1.0, 0.0
-        return window_lift(self.calendar_effects, view, view.now_ms, view.now_ms + int(days * DAY_MS))
+        return window_lift(self.calendar_effects, view, view.now_ms + int(from_days * DAY_MS),
+                           view.now_ms + int(to_days * DAY_MS))
 
     def expected_units(self, price: float, competitor_price: float | None, horizon: int = 1,
                        with_calendar: bool = True) -> tuple[float, float]:

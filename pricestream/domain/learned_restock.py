@@ -18,8 +18,9 @@ than orders, so review is as good as continuous, and Q trades the order cost aga
   service level. Slow movers, with a few units per lead time, use a Poisson or negative binomial
   (variance above the mean) instead of the normal approximation.
 - **Known peaks.** The lead time's demand is multiplied by the calendar's mean lift over it (holidays,
-  campaigns: ``DemandModel.window_lift``), so a peak a lead time away raises r and the order goes out
-  in time; the lift's uncertainty adds to the spread. Q stays the EOQ of the baseline demand. The
+  campaigns: ``calendar_lead_time_demand``), so a peak a lead time away raises r and the order goes out
+  in time; the lead time's variability counts at the lift around the expected arrival, and the lift's
+  uncertainty adds to the spread. Q stays the EOQ of the baseline demand. The
   order says so: reason ``calendar-peak`` (or ``calendar-dip``) when the lift is 2 % or more off 1.
 - **Q** is the EOQ sqrt(2 K D / h) with the forecast's annual demand D, the order cost K and the
   holding cost h = unit cost x holding rate, at least one unit.
@@ -113,17 +114,35 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
     mean, var = demand.expected_units(price, competitor_price, day, with_calendar=False)
     daily_mean, daily_var = mean * periods_per_day / day, var * periods_per_day / day
     days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
-    lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
-    # a known peak (holiday, campaign) within the lead time raises the demand to cover now, so the order
-    # goes out a lead time ahead of it; the lift's own uncertainty widens the spread
-    lift, lift_var = demand.window_lift(days)
-    lt_mean, lt_var = lt_mean * lift, lt_var * lift * lift + lt_mean * lt_mean * lift_var
+    lift = None
+    if demand.outlook is None:
+        lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)
+    else:
+        lt_mean, lt_var, lift = calendar_lead_time_demand(demand, daily_mean, daily_var, days,
+                                                          entry.lead_time_days_std)
     quantity = order_quantity(entry, daily_mean)
     reorder_point, distribution, binding = reorder_point_for(entry, lt_mean, lt_var, quantity, price,
                                                               daily_mean * 365.0)
     return ReorderPlan(reorder_point, quantity, reorder_point - lt_mean, distribution,
                        lt_mean, math.sqrt(lt_var), binding,
-                       calendar_lift=None if abs(lift - 1.0) < CALENDAR_REASON_MIN else lift)
+                       calendar_lift=None if lift is None or abs(lift - 1.0) < CALENDAR_REASON_MIN else lift)
+
+
+def calendar_lead_time_demand(demand: DemandModel, daily_mean: float, daily_var: float, days: float,
+                              days_std: float) -> tuple[float, float, float]:
+    """Mean and variance of the lead time's demand under the calendar's known lifts, and the mean lift.
+
+    A peak within the lead time raises the demand the position must cover now, so the order goes out a
+    lead time ahead of it: the mean is the baseline's times the mean lift over the lead time. A late
+    delivery costs what sells while it is late, so the lead time's own variability counts at the lift
+    around the expected arrival (a peak that starts as the order is due is where lateness hurts: at
+    the mean lift, orders for a week-long season came a day or two late and ran short). The lifts'
+    uncertainty adds to the spread. With no lift anywhere this is ``lead_time_demand``."""
+    lift, lift_var = demand.window_lift(0.0, days)
+    arrival_lift = demand.window_lift(max(days - days_std, 0.0), days + days_std)[0] if days_std > 0 else lift
+    base = daily_mean * days
+    var = days * daily_var * lift * lift + (daily_mean * arrival_lift * days_std) ** 2 + base * base * lift_var
+    return base * lift, var, lift
 
 
 def reorder_point_for(entry: CatalogEntry, lt_mean: float, lt_var: float, quantity: float, price: float,

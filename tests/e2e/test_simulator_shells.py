@@ -1,14 +1,20 @@
-"""The offline shell and the Kafka shell of the simulator decide identically (real broker, real worker)."""
+"""The offline shell and the Kafka shell of the simulator decide identically (real broker, real worker),
+calendar included; ``pricestream calendar`` writes every partition."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 
 import pytest
 
+from pricestream.calendar_command import run_calendar_command
+from pricestream.kafka_clients import read_committed
 from pricestream.simulator.kafka_shell import kafka_session
 from pricestream.simulator.run import OfflineDriver, simulate
-from pricestream.simulator.scenario import load_scenario
+from pricestream.simulator.scenario import CalendarSpec, load_scenario
+from schemas.codec import decode
 from streams.app import engine_config
 
 pytestmark = pytest.mark.e2e
@@ -31,3 +37,47 @@ def test_offline_and_kafka_shells_give_identical_decisions(kafka_broker, policy,
     assert len(offline.decisions) > 4          # listings, restocks and moves, not an empty run
     assert via_kafka.decisions == offline.decisions
     assert via_kafka.report == offline.report
+
+
+def test_a_calendar_announced_mid_run_reaches_every_partition_and_both_shells_decide_alike(kafka_broker):
+    """A holiday known from the start and a campaign announced half a day in: the Kafka shell writes
+    each entry to every partition, the worker keeps each partition's copy in its state, and its
+    forecasts and orders are the offline shell's, byte for byte."""
+    scenario = dataclasses.replace(small("holidays", skus=4, periods=60), calendar=(
+        CalendarSpec("fair", "fair", "holiday", start_day=0.5, end_day=0.75, lift=1.5),
+        CalendarSpec("promo", "promo", "campaign", start_day=1.25, end_day=2.0, lift=2.5, publish_day=0.5,
+                     expected_lift=2.0),
+    ))
+    settings = kafka_broker.settings.replace(pricing_policy="learned", restock_policy="learned", pricing_seed=5)
+    offline = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=3)
+    unannounced = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=3,
+                           publish_calendar=False)
+    assert offline.decisions != unannounced.decisions       # the calendar changed what the engine decided
+    with kafka_session(settings, local_broker=False, progress=lambda *_: None) as (driver, worker):
+        via_kafka = simulate(scenario, driver, seed=3)
+        copies = read_committed(driver.settings, keep=lambda m: (m.partition, m.key), topics=["calendar"])
+        assert worker.alive()
+    assert sorted(copies["calendar"]) == sorted((p, key) for p in range(settings.partitions)
+                                                for key in (b"fair", b"promo"))
+    assert via_kafka.decisions == offline.decisions
+    assert via_kafka.report == offline.report
+
+
+def test_calendar_publish_writes_each_entry_to_every_partition_and_remove_writes_tombstones(kafka_broker, tmp_path):
+    settings = kafka_broker.settings.replace(topic_prefix="calendar-cli.")
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps([
+        {"calendar_id": "black-friday-2026", "kind": "holiday", "effect": "black-friday",
+         "start_ms": 1764288000000, "end_ms": 1764374400000, "expected_lift": 2.5},
+        {"calendar_id": "heat-2026-07-01", "kind": "signal", "effect": "heat", "value": 31.5,
+         "start_ms": 1782864000000, "end_ms": 1782950400000},
+    ]))
+    assert run_calendar_command(argparse.Namespace(action="publish", file=str(path), dry_run=False), settings) == 0
+    assert run_calendar_command(argparse.Namespace(action="remove", ids=["heat-2026-07-01"]), settings) == 0
+    records = read_committed(settings, keep=lambda m: (m.partition, m.key, m.value), topics=["calendar"])["calendar"]
+    assert len(records) == 3 * settings.partitions
+    for p in range(settings.partitions):
+        mine = [(key, value) for partition, key, value in records if partition == p]
+        assert [key for key, _ in mine] == [b"black-friday-2026", b"heat-2026-07-01", b"heat-2026-07-01"]
+        assert decode("calendar", mine[0][0], mine[0][1], 65536).expected_lift == 2.5
+        assert mine[2][1] is None                              # the tombstone
