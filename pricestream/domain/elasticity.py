@@ -72,6 +72,11 @@ class ElasticityEstimator:
         """Expected units per view at ``price`` (the posterior mean's prediction)."""
         return math.exp(float(np.dot(self.mean, self._features(price, competitor_price))))
 
+    def log_conversion_var(self, price: float, competitor_price: float | None) -> float:
+        """Posterior variance of log(conversion) at ``price``: how far the conversion itself is known."""
+        x = np.asarray(self._features(price, competitor_price))
+        return max(float(x @ np.asarray(self.covariance()) @ x), 0.0)
+
     def conversions(self, prices: np.ndarray, competitor_price: float | None,
                     theta: np.ndarray | None = None) -> np.ndarray:
         """Units per view at each of ``prices``, under ``theta`` (a posterior draw) or the posterior mean;

@@ -132,3 +132,17 @@ def test_stock_is_planned_for_the_typical_price_not_one_periods_exploratory_pric
     explored_low = learned_restock_policy(entry, Stock(on_hand=0), model, 14.0, None)
     assert explored_low.reorder_point == at_typical.reorder_point
     assert reorder_plan(entry, model, 14.0, None).reorder_point > at_typical.reorder_point
+
+
+def test_an_uncertain_conversion_widens_the_lead_time_demand_as_one_error_over_the_whole_lead_time():
+    """A slow mover with a handful of units seen does not know its conversion well, and that error is the
+    same every day of the lead time: the spread grows by about mean x sd(conversion), not by a day's
+    share of it per day. The same model with a sharp conversion posterior holds less safety stock."""
+    entry = catalog_entry(lead_time_days_mean=7.0, lead_time_days_std=0.0, reorder_point=None, order_up_to=None)
+    model = learned_model(3, 0.05, periods=24 * 10)             # about 12 units in 10 days
+    uncertain = reorder_plan(entry, model, 20.0, None)
+    model.elasticity.precision = [[p * 1e6 for p in row] for row in model.elasticity.precision]
+    sharp = reorder_plan(entry, model, 20.0, None)
+    assert uncertain.lead_time_demand_mean == sharp.lead_time_demand_mean
+    assert uncertain.lead_time_demand_sd > sharp.lead_time_demand_sd * 1.1
+    assert uncertain.reorder_point > sharp.reorder_point
