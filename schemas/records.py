@@ -296,6 +296,9 @@ class DemandForecast:
     cross_elasticity: float = spec("Estimated elasticity to the cheapest competitor's price.")
     forecast_model: str = spec("Which forecaster the SKU currently uses for page views.", minLength=1, maxLength=64)
     arm: str | None = spec(_ARM_DOC, None, **_ARM)
+    calendar_lift: float = spec("The calendar's multiplier in expected_views (holidays, campaigns, signals in the "
+                                "next period, at their learned lifts); 1 when none applies.", 1.0,
+                                exclusiveMinimum=0, maximum=1000)
 
 
 @dataclass(frozen=True, slots=True)

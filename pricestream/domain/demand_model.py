@@ -145,6 +145,14 @@ class DemandModel:
             shared += m * lift * math.sqrt(log_var)
         return total, noise + shared * shared
 
+    def next_period_lift(self) -> float:
+        """The calendar's multiplier of the next period's views (1 when nothing applies)."""
+        view = self.outlook
+        if view is None or self.period_ms is None:
+            return 1.0
+        x = view.features(view.now_ms, view.now_ms + self.period_ms)
+        return math.exp(self.calendar_effects.log_lift(x, view)[0]) if x else 1.0
+
     def window_lift(self, from_days: float, to_days: float) -> tuple[float, float]:
         """The calendar's mean traffic multiplier from ``from_days`` to ``to_days`` after the latest tick,
         and its variance: what the restock policy scales the lead time's demand by."""

@@ -238,7 +238,7 @@ class Engine:
             price=state.price, competitor_price=competitor, expected_views=views_mean,
             expected_units=units_mean, units_std=units_std(units_var), elasticity=est.elasticity,
             elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model(),
-            arm=arm)
+            arm=arm, calendar_lift=demand.next_period_lift())
 
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
                  periodic: bool = False) -> None:

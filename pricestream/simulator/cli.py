@@ -144,6 +144,7 @@ def summarise(reports: list[dict]) -> dict:
         "peak_forecast_mae_ratio": lambda r: (r.get("peaks") or {}).get("forecast_mae_ratio"),
         "peak_forecast_error_vs_truth": lambda r: (r.get("peaks") or {}).get("forecast_error_vs_truth"),
         "peak_daily_forecast_mae": lambda r: (r.get("peaks") or {}).get("daily_forecast_mae"),
+        "peak_lift_abs_log_error": lambda r: (r.get("peaks") or {}).get("lift_abs_log_error"),
         "peak_fill_rate": lambda r: (r.get("peaks") or {}).get("fill_rate"),
     }
     for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",

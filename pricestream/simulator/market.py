@@ -69,6 +69,9 @@ class SkuBooks:
     peak_forecast_abs_error: float = 0.0
     peak_floor_abs_error: float = 0.0
     peak_truth_abs_error: float = 0.0       # |forecast - true expected sales|: the model's error, without noise
+    # log(the calendar lift the forecast applied / the true calendar factor), summed over scored peak periods
+    peak_lift_log_error: float = 0.0
+    peak_lift_abs_log_error: float = 0.0
     # per day with peak periods: the sums over them of [forecast, units sold, true expected sales]. At a
     # few units an hour, hourly MAE rewards forecasting the median (below the mean); a day's sum is not
     peak_days: dict[int, list[float]] = field(default_factory=dict)
@@ -87,6 +90,7 @@ class SkuMarket:
     arrivals: list[tuple[int, str, int]] = field(default_factory=list)   # heap of (time, restock_id, units)
     pending_forecast: float | None = None           # the engine's forecast of units for the coming period
     pending_forecast_std: float | None = None
+    pending_lift: float = 1.0                       # the calendar lift in that forecast
     reorder_point: float | None = None              # the latest restock order's (the catalogue's before any)
     books: SkuBooks = field(default_factory=SkuBooks)
     seq: int = 0
@@ -168,8 +172,9 @@ class Market:
         spec, books = m.spec, m.books
         competitor = m.competitors.cheapest_in_stock()
         rate = view_rate(spec, start, period_ms, self.scenario.start_time_ms, self.scenario.calendar)
-        peak = bool(self.scenario.calendar) and calendar_factor(
-            spec, self.scenario.calendar, start, period_ms, self.scenario.start_time_ms) > 1.0
+        peak_factor = calendar_factor(spec, self.scenario.calendar, start, period_ms, self.scenario.start_time_ms) \
+            if self.scenario.calendar else 1.0
+        peak = peak_factor > 1.0
         q = purchase_probability(spec.purchase, m.price, competitor)
         stock = max(m.on_hand, 0)
         if spec.views.deterministic:
@@ -192,6 +197,9 @@ class Market:
                 books.peak_forecast_abs_error += abs(m.pending_forecast - sold)
                 books.peak_floor_abs_error += abs(expected - sold)
                 books.peak_truth_abs_error += abs(m.pending_forecast - expected)
+                miss = math.log(m.pending_lift / peak_factor)
+                books.peak_lift_log_error += miss
+                books.peak_lift_abs_log_error += abs(miss)
                 day = books.peak_days.setdefault((start - self.scenario.start_time_ms) // DAY_MS, [0.0, 0.0, 0.0])
                 day[0] += m.pending_forecast
                 day[1] += sold
@@ -205,6 +213,7 @@ class Market:
         books.forecast_std_path.append(m.pending_forecast_std)
         books.reorder_point_path.append(m.reorder_point)
         m.pending_forecast = m.pending_forecast_std = None
+        m.pending_lift = 1.0
         books.sold_path.append(sold)
 
         books.periods += 1
@@ -245,6 +254,7 @@ class Market:
         elif topic == "demand-forecasts":
             m.pending_forecast = event["expected_units"]
             m.pending_forecast_std = event["units_std"]
+            m.pending_lift = event.get("calendar_lift", 1.0)
             m.books.last_forecast = event
         elif topic == "restock-orders":
             inv = m.spec.inventory

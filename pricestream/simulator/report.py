@@ -105,6 +105,10 @@ def _peak_summary(books, per_sku: dict) -> dict:
             "forecast_mae_ratio": safe_ratio(sum(b.peak_forecast_abs_error for b in books),
                                              sum(b.peak_floor_abs_error for b in books)),
             "forecast_error_vs_truth": safe_ratio(sum(b.peak_truth_abs_error for b in books), scored),
+            # the lift the forecasts applied against the true calendar factor, in the log: mean (bias) and
+            # mean absolute value
+            "lift_log_error": safe_ratio(sum(b.peak_lift_log_error for b in books), scored),
+            "lift_abs_log_error": safe_ratio(sum(b.peak_lift_abs_log_error for b in books), scored),
             **_peak_daily([d for b in books for d in b.peak_days.values()]),
             "fill_rate": safe_ratio(sum(b.peak_units_sold for b in books), sum(b.peak_units_demanded for b in books)),
             "skus_under_target": under}
