@@ -14,11 +14,13 @@ a signal's value (a weather index) times that share. ``beta_k`` is learned per S
 - **Pooled across SKUs.** A SKU meets an effect with a prior: the pool's estimate (the SKUs of its
   partition, weighted by their data), else the shop's guess in the entry (``expected_lift``), else no
   lift; with a standard deviation of ``LIFT_PRIOR_SD`` in the log (SKUs differ around the pool).
-- **The baseline learns without the peak.** Over a holiday or campaign the view forecaster does not
-  learn (it steps on by its own forecast, ``ForecasterSelector.hold_one``): the lift is measured
-  against the baseline from before, and a week-long season cannot drag the baseline along (learning
-  both from the same views let them trade off: lifts came out 10-15 % high). A signal is always on,
-  so there the forecaster learns ``views / lift``.
+- **The baseline holds over a peak.** Over a holiday or campaign the view forecaster does not learn
+  (it steps on by its own forecast, ``ForecasterSelector.hold_one``): the lift is measured against
+  the baseline from before, which a week-long season cannot drag along (lift and level are learned
+  from the same views and could otherwise trade off). Measured on ``holidays`` (5 seeds) against
+  learning ``views / lift`` throughout: fill in the peaks 0.999 against 0.996 (lowest seed 0.997
+  against 0.983), for forecasts a little further from the truth there (0.068 against 0.064). A
+  signal is always on, so there the forecaster learns ``views / lift``.
 
 The calendar is known ahead, so forecasts over a horizon multiply the baseline by the lifts of the
 periods ahead, and the restock policy plans the lead time's demand with them (``window_lift``): it
@@ -34,6 +36,7 @@ from typing import Mapping
 
 from schemas.records import CalendarEntry
 
+DAY_MS = 86_400_000
 LIFT_PRIOR_SD = 0.5         # log-lift: a SKU's lift of an effect within a factor of about e^0.5 of the pool's
 BASELINE_SIZE = 50.0        # negative-binomial size r: the baseline's own relative error, about 1/sqrt(r)
 MAX_LOG_LIFT = 4.0          # a learned lift is kept within e^-4 .. e^4 (a step on a bad hour cannot run off)
@@ -87,7 +90,7 @@ class CalendarView:
 def view_for(sku: str, entries, pool: Mapping[str, float], now_ms: int) -> CalendarView | None:
     """The SKU's view of a partition's calendar, or None when no entry applies to it from ``now_ms``
     back one day on (the period just closed) -- then nothing calendar-related runs at all."""
-    live = tuple(e for e in entries if e.end_ms > now_ms - 86_400_000 and (e.skus is None or sku in e.skus))
+    live = tuple(e for e in entries if e.end_ms > now_ms - DAY_MS and (e.skus is None or sku in e.skus))
     return CalendarView(now_ms, live, pool) if live else None
 
 
