@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from schemas.records import SCHEMA_VERSION, CatalogEntry, Click, CompetitorPrice, InventoryEvent, ModelPrior, Order
+from schemas.records import (
+    SCHEMA_VERSION, CalendarEntry, CatalogEntry, Click, CompetitorPrice, InventoryEvent, ModelPrior, Order,
+)
 
 
 def catalog_entry(sku: str = "SKU-1", **overrides) -> CatalogEntry:
@@ -52,3 +54,12 @@ def model_prior(sku: str = "SKU-1", t: int = 0, elasticity: float = -2.5, elasti
     )
     values.update(overrides)
     return ModelPrior(**values)
+
+
+def calendar_entry(calendar_id: str = "fair-2026", start_ms: int = 0, end_ms: int = 86_400_000, t: int = 0,
+                   **overrides) -> CalendarEntry:
+    values = dict(schema_version=SCHEMA_VERSION, event_id=f"calendar-{calendar_id}-{t}", calendar_id=calendar_id,
+                  event_time_ms=t, kind="holiday", effect="fair", start_ms=start_ms, end_ms=end_ms, value=1.0,
+                  expected_lift=None, skus=None)
+    values.update(overrides)
+    return CalendarEntry(**values)

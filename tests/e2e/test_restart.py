@@ -1,4 +1,5 @@
-"""State, learned models included, survives a worker restart: it is recovered from the changelog."""
+"""State, learned models and the calendar included, survives a worker restart: it is recovered from the
+changelog."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_br
     worker = start_worker(settings, tmp_path)
     producer.send_record(ex.catalog_entry(sku="R1", reorder_point=3, order_up_to=30))
     producer.send_record(ex.inventory(sku="R1", kind="count", quantity=40))
+    # a fair before the restart (its lift is learned then) and one after (forecast with what was learned)
+    producer.send_record(ex.calendar_entry("fair-1", 25 * HOUR, 29 * HOUR, expected_lift=2.0))
+    producer.send_record(ex.calendar_entry("fair-2", 33 * HOUR, 37 * HOUR, expected_lift=2.0))
     producer.tick(0)
     play_hours(producer, "R1", 0, 30)
     assert worker.stop() == 0 or worker.process.returncode is not None
@@ -64,6 +68,10 @@ def test_a_restarted_worker_carries_on_with_the_state_and_models_it_had(kafka_br
         assert got == want, {k: (got[k], want[k]) for k in got if got[k] != want[k]}
     assert len(got_forecasts) == len(want_forecasts)
     assert got_forecasts[-1]["forecast_model"] != "none-yet" and got_forecasts[-1]["expected_views"] > 3
+    # the calendar copy and the lift learned at the first fair came back too: the second fair's
+    # forecasts are lifted, from its first hour on, by that lift and not the shop's guess of 2
+    lifted = [f["calendar_lift"] for f in got_forecasts if 33 * HOUR <= f["event_time_ms"] < 37 * HOUR]
+    assert len(lifted) == 4 and all(lift != 1.0 for lift in lifted) and abs(lifted[0] - 2.0) > 0.05
     assert sorted(seen["price-changes"], key=lambda e: e["event_id"]) == \
         sorted((e for e in expected if "new_price" in e), key=lambda e: e["event_id"])
     worker.stop()
