@@ -216,3 +216,18 @@ def test_a_tick_lifts_the_forecast_of_a_listed_sku_and_forgets_entries_a_day_aft
     [late] = ticks_for(3 * H + DAY, 1)
     deliver(engine, store, late, 9)
     assert store[partition_key(0)].calendar == {}
+
+
+def test_a_signal_forecasts_at_its_level_and_the_baseline_keeps_learning_through_it():
+    """A heat index at level 2 whose shop guess is 1.2 per unit: the forecast is lifted by 1.2^2, and as
+    a signal is always on the baseline is not held (it learns views / lift). Learning a signal's own
+    effect from data is weak while the baseline adapts to it (README, Known limits)."""
+    heat = entry("heat-1", "heat", 0, 30 * DAY, kind="signal", value=2.0, expected_lift=1.44)
+    model = DemandModel.new(20.0)
+    model.close_period(PeriodCounts(), 20.0, None, None, calendar=CalendarView(0, (heat,)))
+    for t in range(10 * 24):
+        model.close_period(PeriodCounts(views=10), 20.0, None, H, calendar=CalendarView((t + 1) * H, (heat,)))
+    assert CalendarView(0, (heat,)).prior("heat") == pytest.approx(math.log(1.2))
+    assert model.next_period_lift() == pytest.approx(1.44, rel=0.15)
+    # the baseline learned the views divided by the lift: about 10 / 1.44 an hour, not held at its start
+    assert model.expected_views(1, with_calendar=False)[0] == pytest.approx(10 / model.next_period_lift(), rel=0.1)
