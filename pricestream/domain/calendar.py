@@ -65,6 +65,10 @@ class CalendarView:
                 x[e.effect] = x.get(e.effect, 0.0) + e.value * overlap / span
         return x
 
+    def touches(self, start_ms: int, end_ms: int) -> bool:
+        """Whether any entry covers part of ``[start_ms, end_ms)``."""
+        return any(e.start_ms < end_ms and e.end_ms > start_ms for e in self.entries)
+
     def pulse(self, start_ms: int, end_ms: int) -> bool:
         """Whether a holiday or campaign covers part of ``[start_ms, end_ms)`` (signals are always on;
         holidays and campaigns are departures from the usual the baseline must not learn)."""

@@ -126,7 +126,7 @@ class DemandModel:
         if self.views is None:
             return 0.0, 0.0
         view = self.outlook if with_calendar else None
-        if view is None:
+        if view is None or not view.touches(view.now_ms, view.now_ms + horizon * self.period_ms):
             mean, var = self.views.total(horizon)
             return max(mean, 0.0), max(var, 0.0)
         return self._lifted_views(horizon, view)
@@ -136,14 +136,29 @@ class DemandModel:
         own uncertainty, shared by the periods of one effect (so added up before squaring)."""
         means, stds = self.views.forecast(horizon), self.views.forecast_std(horizon)
         total = noise = shared = 0.0
-        for k, (m, s) in enumerate(zip(means, stds)):
-            start = view.now_ms + k * self.period_ms
-            log_mean, log_var = self.calendar_effects.log_lift(view.features(start, start + self.period_ms), view)
+        for (m, s), (log_mean, log_var) in zip(zip(means, stds), self._period_log_lifts(horizon, view)):
             lift, m = math.exp(log_mean), max(m, 0.0)
             total += m * lift
             noise += (s * lift) ** 2
             shared += m * lift * math.sqrt(log_var)
         return total, noise + shared * shared
+
+    def _period_log_lifts(self, horizon: int, view: CalendarView):
+        """(mean, variance) of the log-lift of each of the next ``horizon`` periods. The features are
+        constant between entry boundaries, so each stretch between two is computed once."""
+        start, period = view.now_ms, self.period_ms
+        points = view.breakpoints(start, start + horizon * period)
+        stretches = [(a, b, self.calendar_effects.log_lift(view.features(a, b), view))
+                     for a, b in zip(points, points[1:])]
+        j = 0
+        for k in range(horizon):
+            a, b = start + k * period, start + (k + 1) * period
+            while stretches[j][1] <= a:
+                j += 1
+            if stretches[j][1] >= b:            # the period lies within one stretch
+                yield stretches[j][2]
+            else:                               # a boundary falls inside it: its own features
+                yield self.calendar_effects.log_lift(view.features(a, b), view)
 
     def next_period_lift(self) -> float:
         """The calendar's multiplier of the next period's views (1 when nothing applies)."""
