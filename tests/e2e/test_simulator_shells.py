@@ -68,7 +68,7 @@ def test_calendar_publish_writes_each_entry_to_every_partition_and_remove_writes
     path = tmp_path / "calendar.json"
     path.write_text(json.dumps([
         {"calendar_id": "black-friday-2026", "kind": "holiday", "effect": "black-friday",
-         "start_ms": 1764288000000, "end_ms": 1764374400000, "expected_lift": 2.5},
+         "start_ms": 1795737600000, "end_ms": 1795824000000, "expected_lift": 2.5},
         {"calendar_id": "heat-2026-07-01", "kind": "signal", "effect": "heat", "value": 31.5,
          "start_ms": 1782864000000, "end_ms": 1782950400000},
     ]))
