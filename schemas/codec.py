@@ -89,7 +89,7 @@ def decode(topic: str, key: bytes | None, value: bytes | None, max_bytes: int,
     """Parse and validate one input message.
 
     >>> decode("clicks", b"A1", b'{"schema_version":1,"event_id":"e1","sku":"A1","event_time_ms":5}', 1000)
-    Click(schema_version=1, event_id='e1', sku='A1', event_time_ms=5, session_id=None)
+    Click(schema_version=1, event_id='e1', sku='A1', event_time_ms=5, session_id=None, segment=None)
     >>> decode("orders", b"A1", b'{"quantity": NaN}', 1000).error_code
     'non-finite-number'
     """

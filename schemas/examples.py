@@ -23,14 +23,14 @@ def catalog_entry(sku: str = "SKU-1", **overrides) -> CatalogEntry:
     return CatalogEntry(**values)
 
 
-def click(sku: str = "SKU-1", t: int = 0, event_id: str | None = None) -> Click:
-    return Click(SCHEMA_VERSION, event_id or f"click-{sku}-{t}", sku, t)
+def click(sku: str = "SKU-1", t: int = 0, event_id: str | None = None, segment: str | None = None) -> Click:
+    return Click(SCHEMA_VERSION, event_id or f"click-{sku}-{t}", sku, t, None, segment)
 
 
 def order(sku: str = "SKU-1", t: int = 0, quantity: int = 1, unit_price: float = 20.0,
-          event_id: str | None = None) -> Order:
+          event_id: str | None = None, segment: str | None = None) -> Order:
     eid = event_id or f"order-{sku}-{t}"
-    return Order(SCHEMA_VERSION, eid, eid, sku, t, quantity, unit_price)
+    return Order(SCHEMA_VERSION, eid, eid, sku, t, quantity, unit_price, segment)
 
 
 def competitor_price(sku: str = "SKU-1", t: int = 0, price: float = 18.0, competitor: str = "rival",

@@ -31,6 +31,9 @@ def spec(description: str, default: Any = dataclasses.MISSING, **constraints) ->
 
 _ID = {"minLength": 1, "maxLength": MAX_ID_LENGTH}
 _SKU = {"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"}
+_SEGMENT = {"minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}
+_SEGMENT_DOC = ("Segment (a channel, region or member tier named in the SKU's catalogue entry) the event came "
+                "from; null, or one the entry does not name: its first segment.")
 _TIME = {"minimum": 0, "maximum": 32503680000000}    # up to year 3000
 _PRICE = {"exclusiveMinimum": 0, "maximum": MAX_PRICE}
 _PROFILE_ITEM = {"minimum": 0, "maximum": 24}     # a seasonal multiplier (a profile's mean is 1)
@@ -49,6 +52,7 @@ class Click:
     sku: str = spec("Stock-keeping unit: the message key.", **_SKU)
     event_time_ms: int = spec("When the page was viewed, ms since the epoch (UTC).", **_TIME)
     session_id: str | None = spec("Visitor session, if known.", None, maxLength=MAX_ID_LENGTH)
+    segment: str | None = spec(_SEGMENT_DOC, None, **_SEGMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,7 @@ class Order:
     event_time_ms: int = spec("When the order was placed, ms since the epoch (UTC).", **_TIME)
     quantity: int = spec("Units ordered.", minimum=1, maximum=MAX_QUANTITY)
     unit_price: float = spec("Price paid per unit.", **_PRICE)
+    segment: str | None = spec(_SEGMENT_DOC, None, **_SEGMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,14 @@ class CatalogEntry:
     service_kind: Literal["fill-rate", "cycle"] = spec(
         "What service_level measures for the learned restock policy: 'fill-rate' (type 2, the share of "
         "demand served from stock) or 'cycle' (type 1, the chance of no stock-out in a cycle).", "fill-rate")
+    segments: list[str] | None = spec(
+        "Segments priced apart (for example web, app, marketplace): each gets its own price and learned "
+        "elasticity, pooled toward the SKU's; stock is shared. The first is the default segment. Null: one "
+        "price for everyone (the SKU may not be segmented).", None, minItems=2, maxItems=8, uniqueItems=True,
+        items=_SEGMENT)
+    max_segment_spread_pct: float = spec(
+        "Segmented SKUs: the highest segment price is at most this fraction above the lowest (0.2: 20 %).",
+        0.2, minimum=0, maximum=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +257,8 @@ class PriceChange:
                         minLength=1, maxLength=64)
     trigger_event_id: str = spec("event_id of that input.", **_ID)
     arm: str | None = spec(_ARM_DOC, None, **_ARM)
+    segment: str | None = spec("The segment this price is for; null: an unsegmented SKU's one price.", None,
+                               **_SEGMENT)
 
 
 @dataclass(frozen=True, slots=True)

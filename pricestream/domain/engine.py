@@ -21,6 +21,7 @@ from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
 from pricestream.domain.learned_pricing import learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
+from pricestream.domain.segments import SPREAD, SegmentDemand, SegmentedDemand, blended_price, fit_spread, spread_ok
 from pricestream.domain.warm_start import warm_demand_model
 from schemas.codec import Delisting, PriorWithdrawal, deterministic_id
 from schemas.records import (
@@ -84,6 +85,12 @@ class SkuState:
     applied_offsets: dict[str, int] = field(default_factory=dict)
     # the latest warm-start prior (``pricestream bootstrap``): used when the demand model is created
     model_prior: ModelPrior | None = None
+    # a segmented SKU (its catalogue entry names segments): per segment, its price and the open period's
+    # [views, units] (keyed by the event's segment name; folded into the default at the tick), and the
+    # segments' demand. ``price`` is then the blend of the segments' prices (``segments.blended_price``)
+    segment_prices: dict[str, float] = field(default_factory=dict)
+    segment_demand: SegmentedDemand | None = None
+    segment_period: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +109,11 @@ class SkuState:
             "last_event_time_ms": self.last_event_time_ms, "recent_ids": list(self.recent_ids),
             "held_letters": list(self.held_letters), "applied_offsets": dict(self.applied_offsets),
             "model_prior": None if self.model_prior is None else _record_dict(self.model_prior),
+            # only for segmented SKUs: the others' state stays as small as before
+            **({"segment_prices": dict(self.segment_prices),
+                "segment_demand": None if self.segment_demand is None else self.segment_demand.to_state(),
+                "segment_period": {k: list(v) for k, v in self.segment_period.items()}}
+               if self.segment_prices or self.segment_demand or self.segment_period else {}),
         }
 
     @classmethod
@@ -119,6 +131,9 @@ class SkuState:
             last_event_time_ms=d["last_event_time_ms"], recent_ids=list(d["recent_ids"]),
             held_letters=list(d["held_letters"]), applied_offsets=dict(d["applied_offsets"]),
             model_prior=None if d.get("model_prior") is None else ModelPrior(**d["model_prior"]),
+            segment_prices=dict(d.get("segment_prices", {})),
+            segment_demand=None if d.get("segment_demand") is None else SegmentedDemand.from_state(d["segment_demand"]),
+            segment_period={k: list(v) for k, v in d.get("segment_period", {}).items()},
         )
 
 
@@ -168,11 +183,13 @@ class Engine:
         if isinstance(record, Click):
             state.views += 1
             state.period.views += 1
+            _count_segment(state, record.segment, 0, 1)
         elif isinstance(record, Order):
             state.stock.sell(record.quantity)
             state.units_sold += record.quantity
             state.revenue += record.quantity * record.unit_price
             state.period.units += record.quantity
+            _count_segment(state, record.segment, 1, record.quantity)
             state.period.stocked_out |= state.stock_known and state.stock.on_hand <= 0
         elif isinstance(record, CompetitorPrice):
             known = state.competitors.get(record.competitor)
@@ -217,11 +234,16 @@ class Engine:
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
         state.demand.close_period(closed, state.price, competitor, period_ms,
                                   price_points=state.catalog.price_points is not None, calendar=calendar)
+        segment_counts = _close_segment_counts(state)
+        if segment_counts is not None and period_ms is not None and period_ms > 0:
+            _segment_demand(state).learn(segment_counts, state.segment_prices, closed.views, competitor,
+                                         closed.stocked_out)
         arm, policy = self.pricing_for(state.sku, now)
+        reprice = self._reprice_segments if state.catalog.segments else self._reprice
         if state.reprice_pending or state.price is None:
-            self._reprice(state, now, outputs, arm, policy)
+            reprice(state, now, outputs, arm, policy)
         elif policy in REPRICE_EVERY_PERIOD:
-            self._reprice(state, now, outputs, arm, policy, periodic=True)
+            reprice(state, now, outputs, arm, policy, periodic=True)
         self._restock_check(state, now, competitor, outputs, arm)
         outputs.append(self._forecast(state, now, closed, competitor, arm))
         return outputs
@@ -240,37 +262,100 @@ class Engine:
             elasticity_sd=est.elasticity_sd, cross_elasticity=est.mean[2], forecast_model=demand.forecast_model(),
             arm=arm, calendar_lift=demand.next_period_lift())
 
+    def _rate_limited(self, state: SkuState, now: int) -> bool:
+        """Whether the catalogue's least time between changes holds the SKU's prices back this tick;
+        if not, the pending request is taken up."""
+        if (state.price is not None and state.last_price_change_ms is not None
+                and now - state.last_price_change_ms < state.catalog.min_change_interval_s * 1000):
+            return True     # held back: stays pending and is retried at the next tick
+        state.reprice_pending = False
+        return False
+
+    def _context(self, state: SkuState, now: int, current_price: float | None, on_hand: float, sku: str,
+                 demand) -> PricingContext:
+        entry = state.catalog
+        return PricingContext(catalog=entry, current_price=current_price, competitors=state.competitors,
+                              on_hand=on_hand, now_ms=now, sku=sku, demand=demand,
+                              period_ms=None if demand is None else demand.period_ms,
+                              next_arrival_ms=state.stock.next_arrival_ms(entry.lead_time_days_mean * DAY_MS))
+
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
                  periodic: bool = False) -> None:
+        if self._rate_limited(state, now):
+            return
         entry = state.catalog
-        if (state.price is not None and state.last_price_change_ms is not None
-                and now - state.last_price_change_ms < entry.min_change_interval_s * 1000):
-            return      # held back: stays pending and is retried at the next tick
-        state.reprice_pending = False
-        demand = state.demand
-        ctx = PricingContext(catalog=entry, current_price=state.price, competitors=state.competitors,
-                             on_hand=state.stock.on_hand, now_ms=now, sku=state.sku, demand=demand,
-                             period_ms=None if demand is None else demand.period_ms,
-                             next_arrival_ms=state.stock.next_arrival_ms(entry.lead_time_days_mean * DAY_MS))
+        ctx = self._context(state, now, state.price, state.stock.on_hand, state.sku, state.demand)
         proposal = PRICING_POLICIES[policy](ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
         if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
             return      # no change, no event
-        reasons = ([] if state.price is not None else ["initial-listing"]) + [
-            proposal.reason, *proposal.more_reasons, *guarded.reasons]
+        outputs.append(self._price_change(state, now, policy, arm, periodic, None, state.price, guarded.price,
+                                          proposal, guarded.reasons))
+        state.price = guarded.price
+        state.last_price_change_ms = now
+
+    def _reprice_segments(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
+                          periodic: bool = False) -> None:
+        """A segmented SKU: a proposal per segment, fitted into the spread, then guarded one by one
+        (``segments``: the spread is a hard rule)."""
+        if self._rate_limited(state, now):
+            return
+        entry = state.catalog
+        names = entry.segments
+        segments = _segment_demand(state)
+        shares = dict(zip(segments.names, segments.shares))
+        old = {s: state.segment_prices.get(s, state.price) for s in names}
+        proposals = {}
+        for s in names:
+            demand = SegmentDemand(state.demand, segments, s)
+            # the shared stock is paced per segment at its share of the traffic
+            ctx = self._context(state, now, old[s], state.stock.on_hand * shares[s], f"{state.sku}/{s}", demand)
+            proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
+        fitted, moved = fit_spread({s: p.price for s, p in proposals.items()}, shares, entry.max_segment_spread_pct)
+        guarded = {s: apply_guardrails(fitted[s], old[s], entry) for s in names}
+        new = {s: g.price for s, g in guarded.items()}
+        if not spread_ok(list(new.values()), entry.max_segment_spread_pct):
+            # step limits or price points pulled them apart again: keep prices that kept the spread, or
+            # when there are none (a first listing, a tighter catalogue), the default segment's for all
+            keep = all(old[s] is not None for s in names) and spread_ok(list(old.values()), entry.max_segment_spread_pct) \
+                and all(abs(apply_guardrails(old[s], old[s], entry).price - old[s]) <= PRICE_TOLERANCE for s in names)
+            new = dict(old) if keep else {s: new[names[0]] for s in names}
+            moved = set(names)
+        changed = False
+        for s in names:
+            known = state.segment_prices.get(s)
+            if known is not None and abs(new[s] - known) <= PRICE_TOLERANCE:
+                continue
+            extra = guarded[s].reasons + ((SPREAD,) if s in moved else ())
+            outputs.append(self._price_change(state, now, policy, arm, periodic, s, known, new[s], proposals[s],
+                                              extra, {"segment_share": shares[s], "spread_fitted_price": fitted[s]}))
+            state.segment_prices[s] = new[s]
+            changed = True
+        for s in list(state.segment_prices):
+            if s not in names:          # a segment the catalogue no longer names
+                del state.segment_prices[s]
+        state.price = blended_price(state.segment_prices, shares)
+        if changed:
+            state.last_price_change_ms = now
+
+    def _price_change(self, state: SkuState, now: int, policy: str, arm: str | None, periodic: bool,
+                      segment: str | None, old_price: float | None, new_price: float, proposal,
+                      guard_reasons: tuple[str, ...], more_inputs: dict | None = None) -> PriceChange:
+        entry = state.catalog
+        reasons = ([] if old_price is not None else ["initial-listing"]) + [
+            proposal.reason, *proposal.more_reasons, *guard_reasons]
         inputs = {**proposal.inputs, "unit_cost": entry.unit_cost, "proposed_price": proposal.price,
-                  "on_hand": state.stock.on_hand}
+                  "on_hand": state.stock.on_hand, **(more_inputs or {})}
         state.price_seq += 1
-        outputs.append(PriceChange(
+        return PriceChange(
             schema_version=SCHEMA_VERSION,
             event_id=deterministic_id("price-changes", state.sku, state.price_seq),
             sku=state.sku, event_time_ms=now, policy=policy,
-            old_price=state.price, new_price=guarded.price, reasons=reasons, inputs=inputs,
+            old_price=old_price, new_price=new_price, reasons=reasons, inputs=inputs,
             trigger="clock" if periodic else state.reprice_trigger[1],
             trigger_event_id=f"tick-{now}" if periodic else state.reprice_trigger[2] or "none", arm=arm,
-        ))
-        state.price = guarded.price
-        state.last_price_change_ms = now
+            segment=segment,
+        )
 
     def _restock_check(self, state: SkuState, now: int, competitor: float | None, outputs: list,
                        arm: str | None) -> None:
@@ -297,6 +382,46 @@ class Engine:
             lead_time_demand_sd=proposal.lead_time_demand_sd, arm=arm,
         ))
         state.stock.place(restock_id, proposal.quantity, now)
+
+
+def _count_segment(state: SkuState, segment: str | None, index: int, n: int) -> None:
+    """Count a view (index 0) or units sold (1) for the event's segment, when the SKU is segmented. Before
+    the SKU is listed, the count waits under no name (its entry may name segments: the default's then),
+    so unlisted SKUs' state does not grow with the names their events carry."""
+    if state.catalog is None:
+        segment = ""
+    elif not state.catalog.segments:
+        return
+    elif segment not in state.catalog.segments:
+        segment = state.catalog.segments[0]         # no segment, or one the entry does not name: the default
+    counts = state.segment_period.setdefault(segment, [0, 0])
+    counts[index] += n
+
+
+def _close_segment_counts(state: SkuState) -> dict[str, tuple[int, int]] | None:
+    """The closed period's (views, units) per segment of a segmented SKU (None for the others); the
+    counting starts afresh."""
+    names = state.catalog.segments
+    counted, state.segment_period = state.segment_period, {}
+    if not names:
+        state.segment_prices.clear()
+        state.segment_demand = None
+        return None
+    out = {s: [0, 0] for s in names}
+    for segment, (views, units) in counted.items():
+        into = out[segment if segment in out else names[0]]
+        into[0] += views
+        into[1] += units
+    return {s: (v, u) for s, (v, u) in out.items()}
+
+
+def _segment_demand(state: SkuState) -> SegmentedDemand:
+    """The segments' demand, made afresh from the SKU's pooled estimate when the catalogue names other
+    segments than it was made for."""
+    names = state.catalog.segments
+    if state.segment_demand is None or state.segment_demand.names != list(names):
+        state.segment_demand = SegmentedDemand.new(names, state.demand.elasticity)
+    return state.segment_demand
 
 
 def _cheapest_in_stock(state: SkuState) -> float | None:

@@ -1,0 +1,218 @@
+"""Segment pricing: one SKU sold through several channels, regions or member tiers at their own prices.
+
+A segmented SKU (its catalogue entry names ``segments``) keeps ``SegmentedDemand``: each segment's
+share of the SKU's page views, and one conversion model for all its segments, learned jointly:
+
+    log(units per view in segment s) = a_s + (e + d_s) log(p_s / p_ref) + g log(c / p_ref)
+
+a conversion level per segment, a price elasticity ``e`` shared by the segments plus a deviation
+``d_s`` per segment whose prior is tight around 0, and the cross-elasticity ``g``. Every segment's
+sales teach the shared ``e``; a segment's own ``d_s`` moves only as far as its own data say. So a
+segment with little data prices nearly as the SKU would with one price, and one with enough data at
+its own price finds its own optimum: the pooling toward the SKU's overall estimate, in one posterior
+(a Gaussian, updated once per period by one Newton step of the Poisson likelihood, like
+``ElasticityEstimator``). Thompson sampling draws from that posterior per segment.
+
+The SKU's own demand model still forecasts the total page views (one seasonal traffic pattern, split
+by share) and learns the SKU's pooled conversion at its blended price (what restocking plans on: stock
+is shared). Changing a SKU's segment list starts the segments' learning afresh from that pooled one.
+
+Prices are set per segment, never per person. The policy proposes a price for each segment; the
+segments' prices are then fitted into the catalogue's spread (the highest at most
+``max_segment_spread_pct`` above the lowest), and each is guarded by the SKU's guardrails. The spread
+is a hard rule, like the hard bounds: if step limits or price points leave a spread too wide, the
+segments keep their prices (which kept it), or, when they have none that do, all take the default
+segment's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pricestream.domain.elasticity import FORGETTING, MAX_STEP, ElasticityEstimator
+from pricestream.domain.guardrails import PRICE_TOLERANCE
+
+SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mean over about a week of hours
+LEVEL_PRIOR_SD = 1.0                # a segment's conversion level, around the SKU's
+ELASTICITY_PRIOR_SD = 1.0           # the shared elasticity, around the SKU's pooled estimate
+DEVIATION_PRIOR_SD = 0.5            # a segment's own deviation from it
+CROSS_PRIOR_SD = 1.0
+SPREAD = "clamped:segment-spread"
+CENT = 0.01
+
+
+@dataclass
+class SegmentedDemand:
+    """The segments of one SKU: their shares of the views and their joint conversion posterior over
+    ``(a_1..a_n, e, d_1..d_n, g)``."""
+    names: list[str]
+    shares: list[float]
+    reference_price: float
+    mean: list[float]
+    precision: list[list[float]]
+    prior_mean: list[float]
+    prior_precision_diag: list[float]
+
+    @classmethod
+    def new(cls, names: list[str], pooled: ElasticityEstimator) -> "SegmentedDemand":
+        """Segments that know only the SKU's pooled estimate: equal shares, its level, its elasticity."""
+        n = len(names)
+        level, e, g = pooled.mean
+        mean = [level] * n + [e] + [0.0] * n + [g]
+        sds = [LEVEL_PRIOR_SD] * n + [ELASTICITY_PRIOR_SD] + [DEVIATION_PRIOR_SD] * n + [CROSS_PRIOR_SD]
+        diag = [1.0 / sd ** 2 for sd in sds]
+        return cls(names=list(names), shares=[1.0 / n] * n, reference_price=pooled.reference_price,
+                   mean=list(mean), precision=np.diag(diag).tolist(), prior_mean=list(mean),
+                   prior_precision_diag=diag)
+
+    # -- what pricing reads ------------------------------------------------------------------------
+    def coefficients(self, i: int, theta: np.ndarray | None = None) -> tuple[float, float, float]:
+        """Segment i's (level, elasticity, cross-elasticity), under ``theta`` or the posterior mean."""
+        t = np.asarray(self.mean) if theta is None else theta
+        n = len(self.names)
+        return float(t[i]), float(t[n] + t[n + 1 + i]), float(t[2 * n + 1])
+
+    def elasticity_sd(self, i: int) -> float:
+        n = len(self.names)
+        x = np.zeros(2 * n + 2)
+        x[n] = x[n + 1 + i] = 1.0
+        return math.sqrt(max(float(x @ np.linalg.inv(np.asarray(self.precision)) @ x), 0.0))
+
+    def conversions(self, i: int, prices: np.ndarray, competitor_price: float | None,
+                    theta: np.ndarray | None = None) -> np.ndarray:
+        """Units per view in segment i at each of ``prices`` (at most 1)."""
+        a, e, g = self.coefficients(i, theta)
+        c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
+        eta = a + e * np.log(prices / self.reference_price) + g * c
+        return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw of every coefficient from the posterior: a Thompson sample."""
+        cov = np.linalg.inv(np.asarray(self.precision))
+        chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-12 * np.eye(len(self.mean)))
+        return np.asarray(self.mean) + chol @ rng.standard_normal(len(self.mean))
+
+    # -- learning ----------------------------------------------------------------------------------
+    def learn(self, counts: dict[str, tuple[int, int]], prices: dict[str, float], total_views: int,
+              competitor_price: float | None, stocked_out: bool) -> None:
+        """One closed period: each segment's (views, units) at its price. A period that ran out of stock
+        teaches the shares only (its sales were cut short, not chosen)."""
+        if total_views > 0:
+            for i, name in enumerate(self.names):
+                self.shares[i] += (counts[name][0] / total_views - self.shares[i]) / SHARE_MEMORY_PERIODS
+        # forgetting fades toward the prior, as ``ElasticityEstimator`` does
+        prior = np.diag(self.prior_precision_diag)
+        P_old = np.asarray(self.precision)
+        P = FORGETTING * P_old + (1 - FORGETTING) * prior
+        info = FORGETTING * P_old @ np.asarray(self.mean) + (1 - FORGETTING) * prior @ np.asarray(self.prior_mean)
+        theta = np.linalg.solve(P, info)
+        if not stocked_out:
+            n = len(self.names)
+            c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
+            gradient = np.zeros_like(theta)
+            for i, name in enumerate(self.names):
+                views, units = counts[name]
+                price = prices.get(name)
+                if views <= 0 or price is None:
+                    continue
+                x = np.zeros(2 * n + 2)
+                lp = math.log(price / self.reference_price)
+                x[i], x[n], x[n + 1 + i], x[2 * n + 1] = 1.0, lp, lp, c
+                rate = views * math.exp(min(float(theta @ x), 20.0))
+                P = P + rate * np.outer(x, x)
+                gradient += (units - rate) * x
+            step = np.linalg.solve(P, gradient)
+            largest = float(np.max(np.abs(step))) if step.size else 0.0
+            theta = theta + (step * (MAX_STEP / largest) if largest > MAX_STEP else step)
+        self.precision = P.tolist()
+        self.mean = theta.tolist()
+
+    # -- state ---------------------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        return {"names": self.names, "shares": self.shares, "reference_price": self.reference_price,
+                "mean": self.mean, "precision": self.precision, "prior_mean": self.prior_mean,
+                "prior_precision_diag": self.prior_precision_diag}
+
+    @classmethod
+    def from_state(cls, d: dict) -> "SegmentedDemand":
+        return cls(**d)
+
+
+@dataclass
+class SegmentElasticity:
+    """Segment i's elasticity as the pricing policy's audit trail reads it (``ElasticityEstimator``'s names)."""
+    elasticity: float
+    elasticity_sd: float
+    mean: list[float]
+
+
+class SegmentDemand:
+    """The SKU's demand model as one segment sees it: its share of the traffic, its own conversion.
+    It answers what the learned pricing policy asks of a ``DemandModel``."""
+
+    def __init__(self, sku_demand, segments: SegmentedDemand, name: str):
+        self._sku = sku_demand
+        self._segments = segments
+        self._i = segments.names.index(name)
+        a, e, g = segments.coefficients(self._i)
+        self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i), [a, e, g])
+        self.views = sku_demand.views
+        self.period_ms = sku_demand.period_ms
+        self.competitor_response = sku_demand.competitor_response
+        self.competitor_kink = sku_demand.competitor_kink
+
+    @property
+    def share(self) -> float:
+        return self._segments.shares[self._i]
+
+    def expected_views(self, horizon: int = 1, with_calendar: bool = True) -> tuple[float, float]:
+        mean, var = self._sku.expected_views(horizon, with_calendar)
+        s = self.share
+        return mean * s, var * s * s
+
+    def conversion_draw(self, prices: np.ndarray, competitor_price: float | None,
+                        rng: np.random.Generator | None) -> np.ndarray:
+        theta = None if rng is None else self._segments.draw(rng)
+        return self._segments.conversions(self._i, prices, competitor_price, theta)
+
+
+def blended_price(prices: dict[str, float], shares: dict[str, float]) -> float:
+    """The views-weighted geometric mean of the segments' prices: the SKU's one price for what plans
+    the whole SKU (its pooled conversion, its stock).
+
+    >>> round(blended_price({"web": 10.0, "app": 40.0}, {"web": 0.5, "app": 0.5}), 6)
+    20.0
+    """
+    total = sum(shares[s] for s in prices)
+    return math.exp(sum(shares[s] * math.log(p) for s, p in prices.items()) / total)
+
+
+def spread_ok(prices: list[float], max_spread: float) -> bool:
+    """Whether the highest price is at most ``max_spread`` above the lowest (at the guardrails' precision)."""
+    return max(prices) <= min(prices) * (1 + max_spread) + PRICE_TOLERANCE
+
+
+def fit_spread(proposals: dict[str, float], shares: dict[str, float], max_spread: float,
+               ) -> tuple[dict[str, float], set[str]]:
+    """Proposals fitted into the spread: clamped to a band of width ``max_spread`` centred (in logs) on
+    their views-weighted mean, so the segments with the most traffic move least. Returns the prices and
+    the segments it moved.
+
+    >>> prices, moved = fit_spread({"web": 10.0, "app": 14.4}, {"web": 0.5, "app": 0.5}, 0.2)
+    >>> {s: round(p, 4) for s, p in prices.items()}, sorted(moved)
+    ({'web': 10.9645, 'app': 13.1353}, ['app', 'web'])
+    >>> fit_spread({"web": 10.0, "app": 11.0}, {"web": 0.5, "app": 0.5}, 0.2)[1]
+    set()
+    """
+    if spread_ok(list(proposals.values()), max_spread):
+        return dict(proposals), set()
+    centre = blended_price(proposals, shares)
+    half = math.sqrt(1 + max_spread)
+    low, high = centre / half, centre * half
+    if high - low > 2 * CENT:       # room for the guardrails' rounding to whole cents, inside the band
+        low, high = low + CENT, high - CENT
+    fitted = {s: min(max(p, low), high) for s, p in proposals.items()}
+    return fitted, {s for s in proposals if abs(fitted[s] - proposals[s]) > PRICE_TOLERANCE}

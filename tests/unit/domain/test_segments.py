@@ -1,0 +1,160 @@
+"""Segment pricing in the engine: a price per segment inside the guardrails and the spread, demand
+learned per segment and pooled toward the SKU, stock shared, and no segments where the catalogue
+forbids them."""
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pricestream.domain.engine import Engine, EngineConfig, SkuState
+from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
+from pricestream.domain.pricing import PolicyParams
+from pricestream.domain.segments import fit_spread, spread_ok
+from schemas import examples as ex
+
+HOUR = 3_600_000
+SEGMENTS = ["web", "app", "marketplace"]
+CENT = 0.005 + PRICE_TOLERANCE
+
+
+def tick(engine, state, events, now):
+    for event in events:
+        state = engine.apply(state, event).state
+    return state, engine.close(state, now, HOUR)
+
+
+def price_changes(outputs):
+    return [o for o in outputs if o.TOPIC == "price-changes"]
+
+
+def test_a_segmented_sku_gets_a_price_per_segment_and_an_unsegmented_one_price():
+    engine = Engine(EngineConfig("static"))
+    seg, out = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
+    one, plain = tick(engine, None, [ex.catalog_entry(sku="SKU-2")], 0)
+    assert [(c.segment, c.new_price, c.reasons[0]) for c in price_changes(out)] == [
+        (s, 20.0, "initial-listing") for s in SEGMENTS]
+    assert len({c.event_id for c in price_changes(out)}) == 3
+    assert [c.segment for c in price_changes(plain)] == [None]
+    assert seg.segment_prices == {s: 20.0 for s in SEGMENTS} and one.segment_prices == {}
+
+
+def test_views_and_orders_count_for_their_segment_and_the_rest_for_the_default():
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=1)))
+    state, _ = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
+    events = ([ex.click(t=1 + i, segment="app") for i in range(6)] + [ex.click(t=10, segment=None)]
+              + [ex.click(t=11, segment="kiosk")] + [ex.order(t=12, segment="app", quantity=2)])
+    for event in events:
+        state = engine.apply(state, event).state
+    assert state.segment_period == {"app": [6, 2], "web": [2, 0]}
+    assert state.period.views == 8 and state.period.units == 2          # the SKU's totals count them all
+    engine.close(state, HOUR, HOUR)
+    assert state.segment_period == {}
+    shares = dict(zip(state.segment_demand.names, state.segment_demand.shares))
+    assert shares["app"] > 1 / 3 > shares["marketplace"]            # the share moves toward what was seen
+
+
+def test_an_unsegmented_sku_ignores_the_segment_its_events_carry():
+    engine = Engine(EngineConfig("static"))
+    state, _ = tick(engine, None, [ex.catalog_entry()], 0)
+    state, _ = tick(engine, state, [ex.click(t=5, segment="app"), ex.order(t=6, segment="app")], HOUR)
+    assert state.segment_period == {} and state.segment_demand is None and state.period.views == 0
+
+
+def test_segments_learn_their_own_elasticities_and_price_apart():
+    """Three segments whose buyers differ: after a few months the estimates are ordered as the truth
+    is, and the loyal segment pays more than the price-sensitive one."""
+    truth = {"web": -2.0, "app": -1.5, "marketplace": -3.5}
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=7)))
+    entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=11.0, max_price=40.0,
+                             segments=SEGMENTS, max_segment_spread_pct=0.5)
+    state, _ = tick(engine, None, [entry], 0)
+    state.stock_known = False       # pricing only: no restocking in this test
+    rng = np.random.default_rng(3)
+    for t in range(1, 24 * 120):
+        events = []
+        for s, e in truth.items():
+            price = state.segment_prices[s]
+            views = int(rng.poisson(30))
+            units = int(rng.binomial(views, min(1.0, 0.05 * (price / 20.0) ** e)))
+            events += [ex.click(t=t * HOUR - 10 - i, event_id=f"c{s}{t}-{i}", segment=s) for i in range(views)]
+            events += [ex.order(t=t * HOUR - 5, event_id=f"o{s}{t}", segment=s, quantity=units,
+                                unit_price=price)] if units else []
+        state, _ = tick(engine, state, events, t * HOUR)
+    est = {s: state.segment_demand.coefficients(i)[1] for i, s in enumerate(SEGMENTS)}
+    assert est["app"] > est["web"] > est["marketplace"], est
+    assert abs(est["marketplace"] - truth["marketplace"]) < 0.6, est
+    assert state.segment_prices["app"] > state.segment_prices["marketplace"]
+    prices = list(state.segment_prices.values())
+    assert spread_ok(prices, 0.5)
+
+
+def test_a_new_segment_starts_from_the_skus_pooled_estimate():
+    engine = Engine(EngineConfig("static"))
+    state, _ = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
+    state.demand.elasticity.mean[1] = -3.1
+    state, _ = tick(engine, state, [ex.catalog_entry(segments=SEGMENTS + ["b2b"], event_id="c2", event_time_ms=1)],
+                    HOUR)
+    segments = state.segment_demand
+    assert segments.names == SEGMENTS + ["b2b"]
+    assert math.isclose(segments.coefficients(3)[1], -3.1, abs_tol=0.05)
+
+
+def test_unsegmenting_a_sku_goes_back_to_one_price_and_forgets_the_segments():
+    engine = Engine(EngineConfig("static"))
+    state, _ = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
+    state, out = tick(engine, state, [ex.catalog_entry(list_price=22.0, event_id="c2", event_time_ms=1)], HOUR)
+    assert [(c.segment, c.new_price) for c in price_changes(out)] == [(None, 22.0)]
+    assert state.segment_prices == {} and state.segment_demand is None
+
+
+def test_segment_state_survives_serialisation_and_unsegmented_state_stays_as_it_was():
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=1)))
+    state, _ = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
+    state, _ = tick(engine, state, [ex.click(t=5, segment="app")], HOUR)
+    state = engine.apply(state, ex.click(t=HOUR + 5, segment="marketplace")).state
+    again = SkuState.from_dict(state.to_dict())
+    assert again.to_dict() == state.to_dict()
+    plain, _ = tick(engine, None, [ex.catalog_entry(sku="SKU-2")], 0)
+    assert "segment_prices" not in plain.to_dict()
+
+
+def test_fit_spread_moves_the_prices_into_a_band_of_the_allowed_width():
+    prices, moved = fit_spread({"a": 10.0, "b": 30.0, "c": 12.0}, {"a": 0.6, "b": 0.1, "c": 0.3}, 0.25)
+    assert max(prices.values()) / min(prices.values()) <= 1.25 + 1e-12
+    assert moved == {"a", "b"}
+    assert prices["a"] > 10.0 and prices["b"] < 30.0
+
+
+catalogs = st.builds(
+    lambda low, width, step, spread, margin: ex.catalog_entry(
+        unit_cost=10.0, min_price=low, max_price=low * width, list_price=low * math.sqrt(width),
+        max_step_pct=step, max_segment_spread_pct=spread, min_margin=margin, segments=SEGMENTS),
+    st.floats(5.0, 50.0), st.floats(1.0, 4.0), st.floats(0.01, 0.5), st.floats(0.0, 0.6), st.floats(0.0, 0.5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), catalogs, st.lists(st.floats(-6.0, 1.0), min_size=3, max_size=3),
+       st.lists(st.floats(0.5, 80.0), min_size=3, max_size=3))
+def test_no_catalogue_or_demand_state_makes_segment_prices_break_a_guardrail_or_the_spread(
+        data, entry, elasticities, olds):
+    if entry.min_price < entry.unit_cost * (1 + entry.min_margin) and \
+            entry.unit_cost * (1 + entry.min_margin) > entry.max_price:
+        return          # no price satisfies the entry: dead-lettered before the engine
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=data.draw(st.integers(0, 2 ** 32)))))
+    state, _ = tick(engine, None, [entry], 0)
+    state.segment_prices = dict(zip(SEGMENTS, olds))        # any prices before, even outside today's rules
+    segments = state.segment_demand
+    segments.mean[3] = 0.0
+    for i, e in enumerate(elasticities):
+        segments.mean[4 + i] = e
+        segments.shares[i] = data.draw(st.floats(0.01, 1.0))
+    before = dict(state.segment_prices)
+    state, out = tick(engine, state, [ex.click(t=5, segment="app")], HOUR)
+    bounds = hard_bounds(entry)
+    prices = state.segment_prices
+    assert all(math.isfinite(p) and bounds.low - CENT <= p <= bounds.high + CENT for p in prices.values())
+    assert spread_ok(list(prices.values()), entry.max_segment_spread_pct + 1e-3)
+    for change in price_changes(out):
+        assert change.old_price == before[change.segment]
