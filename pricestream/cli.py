@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--without-calendar", action="store_true",
                    help="keep the scenario's calendar from the engine: its peaks still happen, unannounced "
                         "(to measure what the calendar is worth)")
+    p.add_argument("--without-segments", action="store_true",
+                   help="list the scenario's segmented SKUs without their segments: one price per SKU, while the "
+                        "segments still buy apart (to measure what segment pricing is worth)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("experiment", help="champion/challenger: judge a live experiment from the topics")

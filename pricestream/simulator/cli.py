@@ -25,13 +25,14 @@ def scenario_for(args):
 
 
 def run_one(scenario, settings: Settings, seed: int | None, kafka: bool, external: bool, quiet: bool,
-            publish_calendar: bool = True):
+            publish_calendar: bool = True, segmented: bool = True):
     """One run; with an experiment in the settings, its ledger's comparison is the report's ``experiment``."""
     progress = None if quiet else progress_printer()
     experiment = engine_config(settings).experiment
     ledger = None if experiment is None else ExperimentLedger(experiment.starts_at_ms)
     hooks = {} if ledger is None else {"on_decision": ledger.decision, "on_input": ledger.input}
     hooks["publish_calendar"] = publish_calendar
+    hooks["segmented"] = segmented
     if not kafka:
         result = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed, progress, **hooks)
     else:
@@ -67,7 +68,8 @@ def run_simulate(args, settings: Settings) -> int:
                   f"{' via Kafka' if args.kafka else ''}", file=sys.stderr)
         run_settings = experiment_settings(args, settings, scenario, seed)
         result = run_one(scenario, run_settings, seed, args.kafka, args.external, args.quiet,
-                         publish_calendar=not getattr(args, "without_calendar", False))
+                         publish_calendar=not getattr(args, "without_calendar", False),
+                         segmented=not getattr(args, "without_segments", False))
         if getattr(args, "truth", False) and "experiment" in result.report:
             result.report["experiment"]["truth"] = experiment_truth(scenario, run_settings, seed,
                                                                     result.report["experiment"]["verdict"])

@@ -203,11 +203,13 @@ def _draft(spec: dict) -> dict:
 
 
 def _market(name: str, description: str, seed: int, days: int, n_skus: int, total_views: float,
-            shocks: list[dict]) -> dict:
+            shocks: list[dict], linear: set[int] | None = None) -> dict:
+    """``linear``: the SKUs (by index) whose purchase form is linear (default: four of 20, two of fewer)."""
     rng = random.Random(seed)
     elasticities = [_r(-1.2 - 2.8 * i / (n_skus - 1)) for i in range(n_skus)]
     rng.shuffle(elasticities)
-    linear = {3, 8, 13, 18} if n_skus >= 20 else {3, 6}
+    if linear is None:
+        linear = {3, 8, 13, 18} if n_skus >= 20 else {3, 6}
     bounds = {5: "max-price", 11: "map", 16: "margin-floor", 7: "price-points"} if n_skus >= 20 else {5: "map"}
     prefix = name[:3].upper()
     specs = [_standard_sku(rng, f"{prefix}-{i + 1:02d}", elasticities[i], i in linear, bounds.get(i))
@@ -273,6 +275,45 @@ def holidays() -> dict:
         spec["views"]["calendar_lifts"] = [{"effect": name, "lift": _r(lift * math.exp(rng.gauss(0.0, 0.25)), 3)}
                                            for name, lift in effects.items()]
     return {**data, "calendar": calendar}
+
+
+SEGMENTS = (  # name, share of views, elasticity's distance from -1 and base conversion and competitor
+    # sensitivity relative to the SKU's: app users are loyal, marketplace shoppers compare
+    ("web", 0.5, 1.0, 1.0, 1.0),
+    ("app", 0.3, 0.5, 1.3, 0.6),
+    ("marketplace", 0.2, 2.0, 0.55, 1.6),
+)
+
+
+def segmented() -> dict:
+    """``standard``'s market, sold through three channels whose buyers differ. Every SKU buys by the
+    constant-elasticity form (what a segment's demand is made of); all are segmented but the one whose
+    brand sets a MAP, which its catalogue forbids. A segment's elasticity is the SKU's moved away from -1
+    by its factor, so the channels' best prices differ by more than the catalogue's spread allows for
+    some SKUs and by less for others."""
+    data = _market(
+        "segmented",
+        "12 SKUs, 56 days of hourly periods, made like standard (constant elasticity only), sold through "
+        "three channels: web (half the views, the SKU's elasticity), app (30 %, closer to -1: loyal buyers) "
+        "and marketplace (20 %, further from -1 and more sensitive to competitors). Eleven SKUs are "
+        "segmented with a 50 % spread limit; SEG-06, whose brand sets a MAP, is not (one price). Competitors "
+        "watch the web price (the reacting one answers it). About 600k expected views in all: segments pay "
+        "where there is volume to learn them. Made by pricestream/simulator/make_scenarios.py.",
+        seed=20240606, days=56, n_skus=12, total_views=600_000, shocks=[], linear=set())
+    for spec in data["skus"]:
+        purchase = spec["purchase"]
+        if spec.get("map_price") is not None:
+            continue
+        e, q0, ce = purchase["elasticity"], purchase["base_probability"], purchase["competitor_elasticity"]
+        mean_q = sum(share * q for _, share, _, q, _ in SEGMENTS)
+        spec["segments"] = [
+            {"name": name, "view_share": share,
+             "purchase": {**purchase, "elasticity": _r(-1.0 - (-1.0 - e) * far),
+                          "base_probability": _r(q0 * q / mean_q, 4), "competitor_elasticity": _r(ce * cs)}}
+            for name, share, far, q, cs in SEGMENTS]
+        spec["max_segment_spread_pct"] = 0.5
+        spec["watched_segment"] = "web"
+    return data
 
 
 def shock() -> dict:
@@ -377,7 +418,7 @@ def ferreira2018() -> dict:
 
 
 BUILDERS = {"standard": standard, "slow-movers": slow_movers, "shock": shock, "ferreira2018": ferreira2018,
-            "experiment": experiment, "holidays": holidays}
+            "experiment": experiment, "holidays": holidays, "segmented": segmented}
 
 
 def render(data: dict) -> str:

@@ -18,7 +18,7 @@ from pricestream.simulator.competitors import CompetitorMarket
 from pricestream.simulator.demand import (
     calendar_factor, expected_sales, expected_sales_binomial, purchase_probability, view_rate,
 )
-from pricestream.simulator.oracle import fluid_lp_bound, oracle_price
+from pricestream.simulator.oracle import fluid_lp_bound, oracle_price, segment_oracle_prices, segment_oracle_profit
 from pricestream.simulator.scenario import DAY_MS, Scenario, SkuSpec
 from schemas.records import SCHEMA_VERSION, CalendarEntry, Click, CompetitorPrice, InventoryEvent, Order
 
@@ -94,6 +94,9 @@ class SkuMarket:
     reorder_point: float | None = None              # the latest restock order's (the catalogue's before any)
     books: SkuBooks = field(default_factory=SkuBooks)
     seq: int = 0
+    # a segmented SKU: what each segment is charged (``price`` is then the lowest, what competitors see)
+    segment_prices: dict[str, float] = field(default_factory=dict)
+    oracle_cache: dict = field(default_factory=dict)    # competitor price -> the segment oracle's prices
 
     def next_id(self, kind: str) -> str:
         self.seq += 1
@@ -101,11 +104,15 @@ class SkuMarket:
 
 
 class Market:
-    def __init__(self, scenario: Scenario, seed: int | None = None, publish_calendar: bool = True):
+    def __init__(self, scenario: Scenario, seed: int | None = None, publish_calendar: bool = True,
+                 segmented: bool = True):
         """``publish_calendar=False``: the scenario's calendar still moves demand, but the shop never
-        tells the engine (what forecasts without the calendar are measured on)."""
+        tells the engine (what forecasts without the calendar are measured on). ``segmented=False``: the
+        catalogue names no segments, so the engine sets one price per SKU; the segments still buy as
+        they do (what one price per SKU earns is measured on)."""
         self.scenario = scenario
         self.publish_calendar = publish_calendar
+        self.segmented = segmented
         self.seed = scenario.seed if seed is None else seed
         self.skus: dict[str, SkuMarket] = {}
         for index, spec in enumerate(scenario.skus):
@@ -114,7 +121,8 @@ class Market:
                 competitors=CompetitorMarket(spec, np.random.default_rng([self.seed, index, 1]),
                                              scenario.period_ms, scenario.start_time_ms),
                 on_hand=spec.initial_on_hand(scenario.periods), price=spec.list_price,
-                reorder_point=spec.inventory.reorder_point)
+                reorder_point=spec.inventory.reorder_point,
+                segment_prices={seg.name: spec.list_price for seg in spec.segments})
 
     # -- what the shop sees -------------------------------------------------------------------
     def opening_events(self) -> list:
@@ -122,7 +130,7 @@ class Market:
         t = self.scenario.start_time_ms - 1
         # a SKU that is never restocked sells until the scenario ends, and the shop says so
         end = self.scenario.period_start(self.scenario.periods)
-        events = [m.spec.catalog_entry(t, None if m.spec.inventory.restock_enabled else end)
+        events = [m.spec.catalog_entry(t, None if m.spec.inventory.restock_enabled else end, self.segmented)
                   for m in self.skus.values()]
         events += [InventoryEvent(SCHEMA_VERSION, m.next_id("count"), sku, t, "count", m.on_hand, None)
                    for sku, m in self.skus.items()]
@@ -175,8 +183,10 @@ class Market:
         peak_factor = calendar_factor(spec, self.scenario.calendar, start, period_ms, self.scenario.start_time_ms) \
             if self.scenario.calendar else 1.0
         peak = peak_factor > 1.0
-        q = purchase_probability(spec.purchase, m.price, competitor)
         stock = max(m.on_hand, 0)
+        if spec.segments:
+            return self._trade_segments(m, start, period_ms, rate, competitor, stock, peak, peak_factor)
+        q = purchase_probability(spec.purchase, m.price, competitor)
         if spec.views.deterministic:
             views = int(round(rate))
             demand = int(m.rng.binomial(views, q)) if views else 0
@@ -187,6 +197,90 @@ class Market:
             expected = expected_sales(rate * q, stock)
         sold = min(demand, stock)
         margin = m.price - spec.unit_cost
+        self._score_forecast(m, start, sold, expected, peak, peak_factor, demand, stock)
+        books.periods += 1
+        books.expected_profit += margin * expected
+        books.realised_profit += margin * sold
+        books.revenue += m.price * sold
+        books.price_path.append(m.price)
+        books.demand_path.append(rate * q)
+        # the clairvoyant knows this period's true demand and the competitor prices that happened
+        best_price, best_profit = oracle_price(spec, rate, competitor)
+        books.oracle_path.append(best_price)
+        books.oracle_profit += best_profit
+        self._book_period(m, rate, competitor, demand, sold, stock, period_ms)
+
+        times = np.sort(m.rng.integers(start, start + period_ms, size=views + sold)) if views else []
+        events = [Click(SCHEMA_VERSION, m.next_id("view"), spec.sku, int(x)) for x in times[:views]]
+        events += [Order(SCHEMA_VERSION, m.next_id("order"), m.next_id("o"), spec.sku, int(x), 1, m.price)
+                   for x in times[views:views + sold]]
+        return events
+
+    def _trade_segments(self, m: SkuMarket, start: int, period_ms: int, rate: float, competitor: float | None,
+                        stock: int, peak: bool, peak_factor: float) -> list:
+        """A segmented SKU's period: each segment's views buy at its own price from the shared stock;
+        when demand exceeds the stock, the units sold are a random draw of the units asked for."""
+        spec, books = m.spec, m.books
+        names = [seg.name for seg in spec.segments]
+        prices = np.array([m.segment_prices[n] for n in names])
+        rates = np.array([rate * seg.view_share for seg in spec.segments])
+        qs = np.array([purchase_probability(seg.purchase, float(p), competitor)
+                       for seg, p in zip(spec.segments, prices)])
+        views = m.rng.poisson(rates)
+        asked = np.array([m.rng.binomial(v, q) if v else 0 for v, q in zip(views, qs)])
+        demand = int(asked.sum())
+        if demand > stock:          # which units the stock serves: a random draw, without replacement
+            sold_by = m.rng.multivariate_hypergeometric(asked, stock) if stock else np.zeros_like(asked)
+        else:
+            sold_by = asked
+        sold = int(sold_by.sum())
+        lam = rates * qs
+        expected = expected_sales(float(lam.sum()), stock)
+        margins = prices - spec.unit_cost
+        self._score_forecast(m, start, sold, expected, peak, peak_factor, demand, stock)
+
+        books.periods += 1
+        books.expected_profit += expected * (float(lam @ margins) / float(lam.sum()) if lam.sum() > 0 else 0.0)
+        books.realised_profit += float(sold_by @ margins)
+        books.revenue += float(sold_by @ prices)
+        # the price drawn: the segments' mean weighted by their views
+        books.price_path.append(float(rates @ prices / rates.sum()) if rates.sum() > 0 else float(prices.mean()))
+        books.demand_path.append(float(lam.sum()))
+        best = m.oracle_cache.get(competitor)
+        if best is None:
+            best = m.oracle_cache[competitor] = segment_oracle_prices(spec, competitor)
+        books.oracle_path.append(sum(best[n] * seg.view_share for n, seg in zip(names, spec.segments)))
+        books.oracle_profit += segment_oracle_profit(spec, rate, competitor, best)
+        self._book_period(m, rate, competitor, demand, sold, stock, period_ms)
+
+        events = []
+        for name, price, n_views, n_sold in zip(names, prices, views, sold_by):
+            n_views, n_sold = int(n_views), int(n_sold)
+            times = np.sort(m.rng.integers(start, start + period_ms, size=n_views + n_sold)) if n_views else []
+            events += [Click(SCHEMA_VERSION, m.next_id("view"), spec.sku, int(x), None, name) for x in times[:n_views]]
+            events += [Order(SCHEMA_VERSION, m.next_id("order"), m.next_id("o"), spec.sku, int(x), 1, float(price),
+                             name) for x in times[n_views:n_views + n_sold]]
+        events.sort(key=lambda e: e.event_time_ms)
+        return events
+
+    def _book_period(self, m: SkuMarket, rate: float, competitor: float | None, demand: int, sold: int,
+                     stock: int, period_ms: int) -> None:
+        spec, books = m.spec, m.books
+        books.units_sold += sold
+        books.units_demanded += demand
+        books.demanded_path.append(demand)
+        books.stockout_periods += demand > stock
+        books.on_hand_sum += stock
+        books.holding_cost += stock * spec.unit_cost * spec.inventory.holding_cost_rate * period_ms / DAY_MS / YEAR_DAYS
+        books.on_hand_path.append(stock)
+        books.rates.append(rate)
+        books.competitor_path.append(competitor)
+        m.on_hand -= sold
+
+    def _score_forecast(self, m: SkuMarket, start: int, sold: int, expected: float, peak: bool, peak_factor: float,
+                        demand: int, stock: int) -> None:
+        """Score the engine's forecast of this period's units, before the period is booked."""
+        books = m.books
         season = max(1, round(DAY_MS / self.scenario.period_ms))
         if m.pending_forecast is not None and len(books.sold_path) >= season:
             books.forecast_abs_error += abs(m.pending_forecast - sold)
@@ -216,40 +310,18 @@ class Market:
         m.pending_lift = 1.0
         books.sold_path.append(sold)
 
-        books.periods += 1
-        books.expected_profit += margin * expected
-        books.realised_profit += margin * sold
-        books.revenue += m.price * sold
-        books.units_sold += sold
-        books.units_demanded += demand
-        books.demanded_path.append(demand)
-        books.stockout_periods += demand > stock
-        books.on_hand_sum += stock
-        books.holding_cost += stock * spec.unit_cost * spec.inventory.holding_cost_rate * period_ms / DAY_MS / YEAR_DAYS
-        books.price_path.append(m.price)
-        books.demand_path.append(rate * q)
-        books.on_hand_path.append(stock)
-        books.rates.append(rate)
-        # the clairvoyant knows this period's true demand and the competitor prices that happened
-        books.competitor_path.append(competitor)
-        best_price, best_profit = oracle_price(spec, rate, competitor)
-        books.oracle_path.append(best_price)
-        books.oracle_profit += best_profit
-        m.on_hand -= sold
-
-        times = np.sort(m.rng.integers(start, start + period_ms, size=views + sold)) if views else []
-        events = [Click(SCHEMA_VERSION, m.next_id("view"), spec.sku, int(x)) for x in times[:views]]
-        events += [Order(SCHEMA_VERSION, m.next_id("order"), m.next_id("o"), spec.sku, int(x), 1, m.price)
-                   for x in times[views:views + sold]]
-        return events
-
     # -- what the engine decided ---------------------------------------------------------------
     def apply_decision(self, topic: str, event: dict) -> None:
         m = self.skus.get(event.get("sku"))
         if m is None:
             return
         if topic == "price-changes":
-            m.price = event["new_price"]
+            segment = event.get("segment")
+            if segment is not None and segment in m.segment_prices:
+                m.segment_prices[segment] = event["new_price"]
+            else:           # one price for the SKU: every segment pays it
+                m.segment_prices = {name: event["new_price"] for name in m.segment_prices}
+            m.price = watched_price(m) if m.segment_prices else event["new_price"]
             m.books.price_changes += 1
         elif topic == "demand-forecasts":
             m.pending_forecast = event["expected_units"]
@@ -276,6 +348,12 @@ class Market:
             b = m.books
             b.oracle_profit = fluid_lp_bound(m.spec, b.rates, b.competitor_path,
                                              m.spec.initial_on_hand(self.scenario.periods))
+
+
+def watched_price(m: SkuMarket) -> float:
+    """A segmented SKU's price as its competitors see it: the watched segment's, else the lowest."""
+    watched = m.spec.watched_segment
+    return m.segment_prices[watched] if watched in m.segment_prices else min(m.segment_prices.values())
 
 
 def safe_ratio(a: float, b: float) -> float | None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -135,6 +136,48 @@ def grid_golden_argmax(f: Callable[[float], float], low: float, high: float, poi
             fd = f(d)
     best = (a + b) / 2
     return max((best, float(grid[i])), key=f)
+
+
+def segment_oracle_prices(sku: SkuSpec, competitor_price: float | None) -> dict[str, float]:
+    """A segmented SKU's best prices, one per segment, for a period with the cheapest competitor at
+    ``competitor_price``: each segment's own optimum when they fit the spread (the highest at most
+    ``max_segment_spread_pct`` above the lowest), else the best band of that width. The views' level
+    scales every segment alike, so it does not move the prices.
+
+    A segment's profit is unimodal in its price, so within a band its best price is its own optimum
+    clipped into it: the search is over the band's lower edge only.
+
+    >>> from pricestream.simulator.scenario import load_scenario
+    >>> sku = load_scenario("segmented").skus[0]
+    >>> prices = segment_oracle_prices(sku, None)
+    >>> max(prices.values()) <= min(prices.values()) * (1 + sku.max_segment_spread_pct) + 1e-9
+    True
+    """
+    specs = {seg.name: (dataclasses.replace(sku, purchase=seg.purchase, segments=()), seg.view_share)
+             for seg in sku.segments}
+    own = {name: oracle_price(spec, share, competitor_price)[0] for name, (spec, share) in specs.items()}
+    spread = 1.0 + sku.max_segment_spread_pct
+    if max(own.values()) <= min(own.values()) * spread + PRICE_TOLERANCE:
+        return own
+    low, high = price_bounds(sku)
+
+    def prices_at(edge: float) -> dict[str, float]:
+        return {name: min(max(p, edge, low), edge * spread, high) for name, p in own.items()}
+
+    def profit_at(log_edge: float) -> float:
+        return sum(expected_profit(spec, p, share, competitor_price)
+                   for (spec, share), p in zip(specs.values(), prices_at(math.exp(log_edge)).values()))
+
+    lo_edge = math.log(max(min(own.values()), low / spread))
+    hi_edge = math.log(max(min(max(own.values()), high) / spread, math.exp(lo_edge)))
+    return prices_at(math.exp(grid_golden_argmax(profit_at, lo_edge, hi_edge, points=60)))
+
+
+def segment_oracle_profit(sku: SkuSpec, rate: float, competitor_price: float | None,
+                          prices: dict[str, float]) -> float:
+    """Expected profit of a segmented SKU's period at ``prices`` (no stock limit)."""
+    return sum(expected_profit(dataclasses.replace(sku, purchase=seg.purchase, segments=()), prices[seg.name],
+                               rate * seg.view_share, competitor_price) for seg in sku.segments)
 
 
 def fluid_lp_bound(sku: SkuSpec, rates: Sequence[float], competitor_prices: Sequence[float | None],

@@ -131,8 +131,11 @@ def _elasticity_figures(m) -> dict:
 
 
 def true_elasticity(spec, prices: list[float], competitors: list) -> float | None:
-    """The scenario's true price elasticity of demand; for linear demand, at the average price charged."""
+    """The scenario's true price elasticity of demand; for linear demand, at the average price charged;
+    None for a segmented SKU, whose segments each have their own (the SKU's estimate is their pool)."""
     purchase = spec.purchase
+    if spec.segments:
+        return None
     if purchase.form == "constant-elasticity":
         return purchase.elasticity
     if purchase.form == "linear" and prices:

@@ -87,11 +87,13 @@ class SimulationResult:
 def simulate(scenario: Scenario, driver: Driver, seed: int | None = None,
              progress: Callable[[int, int, float], None] | None = None,
              on_decision: Callable[[str, dict], None] | None = None,
-             on_input: Callable[[object], None] | None = None, publish_calendar: bool = True) -> SimulationResult:
+             on_input: Callable[[object], None] | None = None, publish_calendar: bool = True,
+             segmented: bool = True) -> SimulationResult:
     """Run the scenario's whole horizon through ``driver``; returns the report and every decision.
     ``on_decision`` sees each decision as the market applies it, ``on_input`` each event sent;
-    ``publish_calendar=False`` keeps the scenario's calendar from the engine (its peaks still happen)."""
-    market = Market(scenario, seed, publish_calendar)
+    ``publish_calendar=False`` keeps the scenario's calendar from the engine (its peaks still happen);
+    ``segmented=False`` keeps its segments out of the catalogue (one price per SKU; they still buy apart)."""
+    market = Market(scenario, seed, publish_calendar, segmented)
     all_decisions: list[tuple[str, bytes]] = []
     started = time.monotonic()
 

@@ -62,6 +62,15 @@ class PurchaseSpec:
 
 
 @dataclass(frozen=True)
+class SegmentSpec:
+    """One segment of a segmented SKU (a channel, region or member tier): its share of the SKU's views and
+    how its visitors buy. The competitors and the stock are the SKU's."""
+    name: str
+    view_share: float                       # of the SKU's views; the segments' shares add up to 1
+    purchase: PurchaseSpec
+
+
+@dataclass(frozen=True)
 class CompetitorSpec:
     name: str
     initial_price: float
@@ -138,12 +147,19 @@ class SkuSpec:
     min_margin: float = 0.0
     max_step_pct: float = 0.2
     min_change_interval_s: int = 0
+    # sold through segments at their own prices (the SKU's ``purchase`` is then how one price sells
+    # to the mix, for what does not price per segment); the catalogue names them unless the shop
+    # forbids segmenting (``segmented=False`` in ``catalog_entry``)
+    segments: tuple[SegmentSpec, ...] = ()
+    max_segment_spread_pct: float = 0.2
+    watched_segment: str | None = None      # whose price the competitors see; None: the lowest segment price
 
     def initial_on_hand(self, periods: int) -> int:
         per = self.inventory.initial_on_hand_per_period
         return self.inventory.initial_on_hand if per is None else round(per * periods)
 
-    def catalog_entry(self, event_time_ms: int, sell_until_ms: int | None = None) -> CatalogEntry:
+    def catalog_entry(self, event_time_ms: int, sell_until_ms: int | None = None,
+                      segmented: bool = True) -> CatalogEntry:
         inv = self.inventory
         return CatalogEntry(
             schema_version=SCHEMA_VERSION, event_id=f"catalog-{self.sku}-{event_time_ms}", sku=self.sku,
@@ -154,7 +170,9 @@ class SkuSpec:
             restock_enabled=inv.restock_enabled, map_price=self.map_price,
             price_points=list(self.price_points) if self.price_points else None, min_margin=self.min_margin,
             max_step_pct=self.max_step_pct, min_change_interval_s=self.min_change_interval_s,
-            reorder_point=inv.reorder_point, order_up_to=inv.order_up_to, sell_until_ms=sell_until_ms)
+            reorder_point=inv.reorder_point, order_up_to=inv.order_up_to, sell_until_ms=sell_until_ms,
+            segments=[seg.name for seg in self.segments] if segmented and self.segments else None,
+            max_segment_spread_pct=self.max_segment_spread_pct)
 
 
 @dataclass(frozen=True)
@@ -289,6 +307,10 @@ def _sku_problem(sku: SkuSpec, scenario: Scenario) -> str | None:
         for j, point in enumerate(sku.price_points):
             if not any(abs(point - p) <= PRICE_TOLERANCE * max(1.0, p) for p in purchase.prices):
                 return f"price_points[{j}]: {point} has no purchase probability in purchase.prices"
+    if sku.segments:
+        problem = _segments_problem(sku)
+        if problem:
+            return problem
     names: set[str] = set()
     for j, comp in enumerate(sku.competitors):
         if comp.name in names:
@@ -303,6 +325,23 @@ def _sku_problem(sku: SkuSpec, scenario: Scenario) -> str | None:
             return f"shocks[{j}].end_day: {shock.end_day} is not after start_day {shock.start_day}"
         if shock.kind == "price-war" and shock.competitor is not None and shock.competitor not in names:
             return f"shocks[{j}].competitor: no competitor named {shock.competitor!r}"
+    return None
+
+
+def _segments_problem(sku: SkuSpec) -> str | None:
+    names = [seg.name for seg in sku.segments]
+    if len(names) < 2 or len(set(names)) != len(names):
+        return f"segments: {names} must be two or more distinct names"
+    total = sum(seg.view_share for seg in sku.segments)
+    if abs(total - 1.0) > 1e-6:
+        return f"segments: the view shares add up to {total}, not 1"
+    if sku.price_points is not None:
+        return "segments: a segmented SKU takes any price in its bounds (no price_points)"
+    if sku.watched_segment is not None and sku.watched_segment not in names:
+        return f"watched_segment: {sku.watched_segment!r} is not one of the segments {names}"
+    for j, seg in enumerate(sku.segments):
+        if seg.purchase.form == "table":
+            return f"segments[{j}].purchase: a segment buys by the constant-elasticity or linear form"
     return None
 
 

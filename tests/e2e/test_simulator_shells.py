@@ -81,3 +81,25 @@ def test_calendar_publish_writes_each_entry_to_every_partition_and_remove_writes
         assert [key for key, _ in mine] == [b"black-friday-2026", b"heat-2026-07-01", b"heat-2026-07-01"]
         assert decode("calendar", mine[0][0], mine[0][1], 65536).expected_lift == 2.5
         assert mine[2][1] is None                              # the tombstone
+
+
+def test_segment_prices_through_kafka_are_the_offline_ones(kafka_broker):
+    """Clicks and orders carry their segment through the broker, the worker prices each segment of the
+    segmented SKUs (SEG-06 is not segmented: one price), and both shells decide alike."""
+    scenario = load_scenario("segmented", periods=30)
+    scenario = dataclasses.replace(scenario, skus=scenario.skus[:3] + scenario.skus[5:6])
+    settings = kafka_broker.settings.replace(pricing_policy="learned", restock_policy="learned", pricing_seed=5)
+    offline = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed=3)
+    with kafka_session(settings, local_broker=False, progress=lambda *_: None) as (driver, worker):
+        via_kafka = simulate(scenario, driver, seed=3)
+        assert worker.alive()
+    assert via_kafka.decisions == offline.decisions
+    assert via_kafka.report == offline.report
+    changes = [json.loads(raw) for topic, raw in via_kafka.decisions if topic == "price-changes"]
+    named = {(c["sku"], c["segment"]) for c in changes}
+    assert {("SEG-01", "web"), ("SEG-01", "app"), ("SEG-01", "marketplace"), ("SEG-06", None)} <= named
+    assert not any(c["sku"] == "SEG-06" and c["segment"] is not None for c in changes)
+    # a price per segment, not one price three times
+    last = {(c["sku"], c["segment"]): c["new_price"] for c in changes}
+    assert any(len({p for (sku, seg), p in last.items() if sku == s and seg}) > 1
+               for s in ("SEG-01", "SEG-02", "SEG-03"))

@@ -9,14 +9,15 @@ from pricestream.domain.guardrails import hard_bounds
 from pricestream.simulator import make_scenarios
 from pricestream.simulator.demand import purchase_probability, view_rate
 from pricestream.simulator.scenario import (
-    BUILT_IN_DIR, CalendarSpec, CompetitorSpec, EffectLift, InventorySpec, PurchaseSpec, Scenario, ShockSpec, SkuSpec, ViewsSpec,
+    BUILT_IN_DIR, CalendarSpec, CompetitorSpec, EffectLift, InventorySpec, PurchaseSpec, Scenario, SegmentSpec, ShockSpec,
+    SkuSpec, ViewsSpec,
     load_scenario, scenario_from_dict, scenario_schema, validate_scenario,
 )
 
-BUILT_IN = ("standard", "slow-movers", "shock", "ferreira2018", "experiment", "holidays")
+BUILT_IN = ("standard", "slow-movers", "shock", "ferreira2018", "experiment", "holidays", "segmented")
 DATACLASSES = {"Scenario": Scenario, "SkuSpec": SkuSpec, "ViewsSpec": ViewsSpec, "PurchaseSpec": PurchaseSpec,
                "CompetitorSpec": CompetitorSpec, "InventorySpec": InventorySpec, "ShockSpec": ShockSpec,
-               "CalendarSpec": CalendarSpec, "EffectLift": EffectLift}
+               "CalendarSpec": CalendarSpec, "EffectLift": EffectLift, "SegmentSpec": SegmentSpec}
 
 
 def _object_schema(name: str) -> dict:

@@ -1,0 +1,90 @@
+"""The ``segmented`` scenario in the offline shell: segments buy apart at their own prices from shared
+stock, the oracle prices each segment inside the spread, and ``--without-segments`` lists the SKUs with
+one price while the segments still buy apart."""
+
+import dataclasses
+import math
+
+import pytest
+
+from pricestream.domain.engine import EngineConfig
+from pricestream.simulator.market import Market
+from pricestream.simulator.oracle import oracle_price, segment_oracle_prices, segment_oracle_profit
+from pricestream.simulator.run import OfflineDriver, simulate
+from pricestream.simulator.scenario import load_scenario, scenario_from_dict, validate_scenario
+
+LEARNED = EngineConfig("learned", "learned")
+
+
+def test_each_segments_views_and_orders_carry_its_name_and_its_price():
+    scenario = load_scenario("segmented")
+    market = Market(scenario, seed=4)
+    catalog = {e.sku: e for e in market.opening_events() if e.TOPIC == "catalog"}
+    assert catalog["SEG-01"].segments == ["web", "app", "marketplace"]
+    assert catalog["SEG-06"].segments is None                       # its brand's MAP: one price
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "app", "new_price": 13.0})
+    events = [e for t in range(48) for e in market.period_events(t) if e.sku == "SEG-01"]
+    clicks = [e for e in events if e.TOPIC == "clicks"]
+    orders = [e for e in events if e.TOPIC == "orders"]
+    assert {e.segment for e in clicks} == {"web", "app", "marketplace"}
+    share = sum(e.segment == "web" for e in clicks) / len(clicks)
+    assert 0.4 < share < 0.6                                       # half of the views are the web's
+    assert {e.unit_price for e in orders if e.segment == "app"} == {13.0}
+    assert {e.unit_price for e in orders if e.segment != "app"} == {catalog["SEG-01"].list_price}
+
+
+def test_one_price_for_a_segmented_sku_is_every_segments_price():
+    scenario = load_scenario("segmented")
+    market = Market(scenario, seed=4, segmented=False)
+    assert all(e.segments is None for e in market.opening_events() if e.TOPIC == "catalog")
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": None, "new_price": 12.5})
+    assert set(market.skus["SEG-01"].segment_prices.values()) == {12.5}
+
+
+def test_the_segment_oracle_takes_each_segments_optimum_when_they_fit_the_spread_and_a_band_when_not():
+    sku = load_scenario("segmented").skus[0]
+    wide = dataclasses.replace(sku, max_segment_spread_pct=10.0)
+    own = {seg.name: oracle_price(dataclasses.replace(sku, purchase=seg.purchase, segments=()), 1.0, None)[0]
+           for seg in sku.segments}
+    assert segment_oracle_prices(wide, None) == own
+    for spread in (0.05, 0.2):
+        tight = dataclasses.replace(sku, max_segment_spread_pct=spread)
+        prices = segment_oracle_prices(tight, 20.0)
+        assert max(prices.values()) <= min(prices.values()) * (1 + spread) + 1e-9
+        best = segment_oracle_profit(tight, 1.0, 20.0, prices)
+        # no band of that width on a fine grid does better
+        low = min(own.values()) / (1 + spread)
+        for k in range(400):
+            edge = low * (max(own.values()) / low) ** (k / 399)
+            trial = {n: min(max(p, edge), edge * (1 + spread)) for n, p in own.items()}
+            assert segment_oracle_profit(tight, 1.0, 20.0, trial) <= best + 1e-9
+    one = max(segment_oracle_profit(sku, 1.0, None, {n: p for n in own}) for p in own.values())
+    assert segment_oracle_profit(sku, 1.0, None, segment_oracle_prices(sku, None)) > one
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["segments"][0].update(view_share=0.9), "add up to"),
+    (lambda s: s.update(watched_segment="kiosk"), "watched_segment"),
+    (lambda s: s["segments"][1].update(name="web"), "distinct"),
+])
+def test_a_bad_segment_spec_is_refused_with_the_sku_named(change, message):
+    import json
+    from pricestream.simulator.scenario import BUILT_IN_DIR
+    data = json.loads((BUILT_IN_DIR / "segmented.json").read_text())
+    change(data["skus"][0])
+    with pytest.raises(ValueError, match=message):
+        validate_scenario(data)
+        scenario_from_dict(data)
+
+
+def test_segment_pricing_in_the_closed_loop_prices_segments_apart_and_books_them():
+    scenario = load_scenario("segmented", periods=24 * 6)
+    scenario = dataclasses.replace(scenario, skus=scenario.skus[:3])
+    result = simulate(scenario, OfflineDriver(LEARNED), seed=2)
+    report = result.report
+    assert math.isfinite(report["profit_ratio"]) and 0.5 < report["profit_ratio"] <= 1.0 + 1e-9
+    prices = result.market.skus["SEG-01"].segment_prices
+    assert len(set(prices.values())) == 3
+    # competitors see the web price (the scenario's watched segment)
+    assert result.market.skus["SEG-01"].price == prices["web"]
+    assert all(r["elasticity_true"] is None for r in report["per_sku"].values())     # segmented: no one truth
