@@ -64,7 +64,8 @@ def _plus_minus(mean, sd, spec: str = ".2f") -> str:
 
 
 TIME = Column("time (UTC)", 23, lambda e: event_time(e.get("event_time_ms")))
-SKU = Column("sku", 16, lambda e: e.get("sku") or "-")
+# a segmented SKU's price change names its segment after the SKU
+SKU = Column("sku", 16, lambda e: "/".join(p for p in (e.get("sku") or "-", e.get("segment")) if p))
 
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "price-changes": (

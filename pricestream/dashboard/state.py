@@ -248,12 +248,15 @@ class DashboardState:
         event = orjson.loads(value)
         sku, old, new = str(event["sku"]), event.get("old_price"), float(event["new_price"])
         reasons = [str(r) for r in event.get("reasons") or ()]
+        segment = event.get("segment")
         self.feed.appendleft({"kind": "price-change", "event_id": event.get("event_id"), "sku": sku,
-                              "event_time_ms": event["event_time_ms"], "old_price": old, "new_price": new,
-                              "policy": event.get("policy"), "reasons": reasons})
+                              "segment": segment, "event_time_ms": event["event_time_ms"], "old_price": old,
+                              "new_price": new, "policy": event.get("policy"), "reasons": reasons})
         view = self.skus.get(sku)       # only catalogued SKUs have a view (a delisted one's old decisions may follow)
         if view is not None:
-            view.price, view.policy = new, event.get("policy")
+            if segment is None:         # a segmented SKU's price is the blend its forecasts carry
+                view.price = new
+            view.policy = event.get("policy")
             view.last_change_ms = event["event_time_ms"]
             view.last_change_pct = (new / old - 1) if old else None
             view.last_reasons = tuple(reasons)

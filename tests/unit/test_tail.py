@@ -81,6 +81,8 @@ def test_the_rows_say_what_an_operator_looks_for():
     assert format_row("dead-letter", EVENTS["dead-letter"][1]).endswith("missing-key                 no key at all")
     forecast = format_row("demand-forecasts", EVENTS["demand-forecasts"][0])
     assert "3.87 ±1.20" in forecast and "-2.31 ±0.40" in forecast and forecast.endswith("seasonal")
+    segment = format_row("price-changes", {**EVENTS["price-changes"][1], "sku": "SKU-1", "segment": "app"})
+    assert "  SKU-1/app " in segment          # a segmented SKU's price names its segment
 
 
 # -- the reading loop, on a fake consumer ------------------------------------------------------

@@ -64,7 +64,7 @@ function renderFeed(items) {
     tr.dataset.eventId = item.event_id || "";
     tr.dataset.sku = item.sku;
     if (seenFeed.size && !seenFeed.has(item.event_id)) tr.classList.add("fresh");
-    tr.append(el("td", time(item.event_time_ms)), el("td", item.sku));
+    tr.append(el("td", time(item.event_time_ms)), el("td", item.segment ? item.sku + " \u00b7 " + item.segment : item.sku));
     if (item.kind === "price-change") {
       const change = item.old_price ? item.new_price / item.old_price - 1 : null;
       const td = el("td", (item.old_price === null ? "listed at " : num(item.old_price) + " \u2192 ") + num(item.new_price) + " ");
