@@ -18,7 +18,7 @@ from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, u
 from pricestream.domain.experiment import CHALLENGER, Experiment
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
 from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
-from pricestream.domain.learned_pricing import learned_policy
+from pricestream.domain.learned_pricing import exploration_rng, learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from pricestream.domain.segments import SPREAD, SegmentDemand, SegmentedDemand, blended_price, fit_spread, spread_ok
@@ -305,9 +305,11 @@ class Engine:
         segments = _segment_demand(state)
         shares = dict(zip(segments.names, segments.shares))
         old = {s: state.segment_prices.get(s, state.price) for s in names}
+        # one posterior draw for the tick's decision on every segment (``SegmentDemand``)
+        theta = segments.draw(exploration_rng(self.config.params.seed, state.sku, now))
         proposals = {}
         for s in names:
-            demand = SegmentDemand(state.demand, segments, s)
+            demand = SegmentDemand(state.demand, segments, s, theta)
             # the shared stock is paced per segment at its share of the traffic
             ctx = self._context(state, now, old[s], state.stock.on_hand * shares[s], f"{state.sku}/{s}", demand)
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)

@@ -151,11 +151,17 @@ class SegmentElasticity:
 
 class SegmentDemand:
     """The SKU's demand model as one segment sees it: its share of the traffic, its own conversion.
-    It answers what the learned pricing policy asks of a ``DemandModel``."""
+    It answers what the learned pricing policy asks of a ``DemandModel``.
 
-    def __init__(self, sku_demand, segments: SegmentedDemand, name: str):
+    ``theta``: the tick's one posterior draw for all the segments. Thompson sampling draws one model per
+    decision and acts on it: the segments' prices are one decision, so they share the draw, and their
+    relative prices follow the drawn deviations rather than three independent guesses at the shared
+    elasticity."""
+
+    def __init__(self, sku_demand, segments: SegmentedDemand, name: str, theta: np.ndarray | None = None):
         self._sku = sku_demand
         self._segments = segments
+        self._theta = theta
         self._i = segments.names.index(name)
         a, e, g = segments.coefficients(self._i)
         self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i), [a, e, g])
@@ -175,7 +181,12 @@ class SegmentDemand:
 
     def conversion_draw(self, prices: np.ndarray, competitor_price: float | None,
                         rng: np.random.Generator | None) -> np.ndarray:
-        theta = None if rng is None else self._segments.draw(rng)
+        """At the tick's draw when ``rng`` is given (a draw of its own when there is no shared one), else
+        at the posterior mean."""
+        if rng is None:
+            theta = None
+        else:
+            theta = self._theta if self._theta is not None else self._segments.draw(rng)
         return self._segments.conversions(self._i, prices, competitor_price, theta)
 
 

@@ -158,3 +158,19 @@ def test_no_catalogue_or_demand_state_makes_segment_prices_break_a_guardrail_or_
     assert spread_ok(list(prices.values()), entry.max_segment_spread_pct + 1e-3)
     for change in price_changes(out):
         assert change.old_price == before[change.segment]
+
+
+def test_the_segments_of_a_tick_price_on_one_posterior_draw():
+    """Thompson sampling draws one model per decision: every segment's draw is the tick's."""
+    from pricestream.domain.demand_model import DemandModel
+    from pricestream.domain.segments import SegmentDemand, SegmentedDemand
+
+    sku = DemandModel.new(20.0)
+    segments = SegmentedDemand.new(SEGMENTS, sku.elasticity)
+    theta = segments.draw(np.random.default_rng(1))
+    prices = np.array([15.0, 20.0, 25.0])
+    for i, name in enumerate(SEGMENTS):
+        view = SegmentDemand(sku, segments, name, theta)
+        drawn = view.conversion_draw(prices, 18.0, np.random.default_rng(99))
+        assert np.allclose(drawn, segments.conversions(i, prices, 18.0, theta))
+        assert np.allclose(view.conversion_draw(prices, 18.0, None), segments.conversions(i, prices, 18.0))
