@@ -6,17 +6,7 @@ cd "$(dirname "$0")/.."
 PS=${PRICESTREAM:-.venv/bin/pricestream}
 SEEDS=${SEEDS:-3}
 mkdir -p benchmarks/results
-.venv/bin/python - <<'PY'
-import json
-from pricestream.simulator.scenario import BUILT_IN_DIR
-data = json.loads((BUILT_IN_DIR / "standard.json").read_text())
-for sku in data["skus"]:
-    for competitor in sku["competitors"]:
-        if competitor["process"] == "reactive":
-            competitor["process"] = "random-walk"
-data["name"] = "standard-without-reaction"
-open("benchmarks/results/standard-without-reaction.scenario.json", "w").write(json.dumps(data))
-PY
+.venv/bin/python benchmarks/scenario_variant.py standard without-reaction benchmarks/results/standard-without-reaction.scenario.json
 for scenario in standard benchmarks/results/standard-without-reaction.scenario.json; do
   for policy in static learned; do
     restock=fixed-reorder; [ "$policy" = learned ] && restock=learned
