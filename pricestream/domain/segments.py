@@ -11,7 +11,7 @@ sales teach the shared ``e``; a segment's own ``d_s`` moves only as far as its o
 segment with little data prices nearly as the SKU would with one price, and one with enough data at
 its own price finds its own optimum: the pooling toward the SKU's overall estimate, in one posterior
 (a Gaussian, updated once per period by one Newton step of the Poisson likelihood, like
-``ElasticityEstimator``). Thompson sampling draws from that posterior per segment.
+``ElasticityEstimator``). Thompson sampling draws from it once per tick for all the segments.
 
 The SKU's own demand model still forecasts the total page views (one seasonal traffic pattern, split
 by share) and learns the SKU's pooled conversion at its blended price (what restocking plans on: stock

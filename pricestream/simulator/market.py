@@ -94,7 +94,7 @@ class SkuMarket:
     reorder_point: float | None = None              # the latest restock order's (the catalogue's before any)
     books: SkuBooks = field(default_factory=SkuBooks)
     seq: int = 0
-    # a segmented SKU: what each segment is charged (``price`` is then the lowest, what competitors see)
+    # a segmented SKU: what each segment is charged (``price`` is then what competitors see: ``watched_price``)
     segment_prices: dict[str, float] = field(default_factory=dict)
     oracle_cache: dict = field(default_factory=dict)    # competitor price -> the segment oracle's prices
 
