@@ -84,7 +84,7 @@ def test_segment_pricing_in_the_closed_loop_prices_segments_apart_and_books_them
     report = result.report
     assert math.isfinite(report["profit_ratio"]) and 0.5 < report["profit_ratio"] <= 1.0 + 1e-9
     prices = result.market.skus["SEG-01"].segment_prices
-    assert len(set(prices.values())) == 3
+    assert set(prices) == {"web", "app", "marketplace"} and len(set(prices.values())) > 1     # not one price
     # competitors see the web price (the scenario's watched segment)
     assert result.market.skus["SEG-01"].price == prices["web"]
     assert all(r["elasticity_true"] is None for r in report["per_sku"].values())     # segmented: no one truth
