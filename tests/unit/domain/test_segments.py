@@ -134,7 +134,7 @@ catalogs = st.builds(
     st.floats(5.0, 50.0), st.floats(1.0, 4.0), st.floats(0.01, 0.5), st.floats(0.0, 0.6), st.floats(0.0, 0.5))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.data(), catalogs, st.lists(st.floats(-6.0, 1.0), min_size=3, max_size=3),
        st.lists(st.floats(0.5, 80.0), min_size=3, max_size=3))
 def test_no_catalogue_or_demand_state_makes_segment_prices_break_a_guardrail_or_the_spread(
@@ -155,7 +155,7 @@ def test_no_catalogue_or_demand_state_makes_segment_prices_break_a_guardrail_or_
     bounds = hard_bounds(entry)
     prices = state.segment_prices
     assert all(math.isfinite(p) and bounds.low - CENT <= p <= bounds.high + CENT for p in prices.values())
-    assert spread_ok(list(prices.values()), entry.max_segment_spread_pct + 1e-3)
+    assert spread_ok(list(prices.values()), entry.max_segment_spread_pct)
     for change in price_changes(out):
         assert change.old_price == before[change.segment]
 

@@ -39,7 +39,7 @@ def test_no_price_the_learned_policy_emits_breaks_a_guardrail(name, periods):
         if entry.segments:
             prices = segment_prices.setdefault(event["sku"], {})
             if prices and event["event_time_ms"] != last_change[event["sku"]]:
-                assert max(prices.values()) <= min(prices.values()) * (1 + entry.max_segment_spread_pct) + CENT
+                assert max(prices.values()) <= min(prices.values()) * (1 + entry.max_segment_spread_pct) + PRICE_TOLERANCE
             prices[event["segment"]] = price
         bounds = hard_bounds(entry)
         assert bounds.low - PRICE_TOLERANCE <= price <= bounds.high + PRICE_TOLERANCE, event
@@ -56,7 +56,7 @@ def test_no_price_the_learned_policy_emits_breaks_a_guardrail(name, periods):
         assert event["policy"] == "learned"
     for sku, prices in segment_prices.items():
         assert set(prices) == set(entries[sku].segments)
-        assert max(prices.values()) <= min(prices.values()) * (1 + entries[sku].max_segment_spread_pct) + CENT
+        assert max(prices.values()) <= min(prices.values()) * (1 + entries[sku].max_segment_spread_pct) + PRICE_TOLERANCE
 
 
 def test_a_learned_replay_is_identical_and_the_seed_changes_the_exploration():
