@@ -88,3 +88,20 @@ def test_segment_pricing_in_the_closed_loop_prices_segments_apart_and_books_them
     # competitors see the web price (the scenario's watched segment)
     assert result.market.skus["SEG-01"].price == prices["web"]
     assert all(r["elasticity_true"] is None for r in report["per_sku"].values())     # segmented: no one truth
+
+
+def test_the_watching_lowest_variant_has_competitors_see_the_cheapest_segment(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "scenario_variant.py"
+    out = tmp_path / "variant.json"
+    subprocess.run([sys.executable, str(script), "segmented", "watching-lowest", str(out)], check=True)
+    variant = load_scenario(out)
+    assert variant.name == "segmented-watching-lowest"
+    assert all(sku.watched_segment is None for sku in variant.skus)
+    market = Market(variant, seed=1)
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "marketplace", "new_price": 9.0})
+    assert market.skus["SEG-01"].price == 9.0                        # the lowest, not the web's
+    assert subprocess.run([sys.executable, str(script), "segmented", "nonsense", str(out)]).returncode == 2
