@@ -88,10 +88,7 @@ class ElasticityEstimator:
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One draw of (a, e, g) from the posterior: the Thompson sample of the learned pricing."""
-        cov = np.asarray(self.covariance())
-        # the Cholesky factor of a covariance from a well-conditioned precision; symmetrise for rounding
-        chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-12 * np.eye(3))
-        return np.asarray(self.mean) + chol @ rng.standard_normal(3)
+        return gaussian_draw(self.mean, np.asarray(self.covariance()), rng)
 
     def price_std_log(self) -> float:
         """Standard deviation of log(our price) over the periods seen: 0 when it never moved."""
@@ -112,24 +109,13 @@ class ElasticityEstimator:
         lp = math.log(price / self.reference_price)
         self.log_price_sum += lp
         self.log_price_sq_sum += lp * lp
-        # forgetting fades old knowledge into the pooled prior, not into ignorance: precision and
-        # information (precision x mean) are both mixed with the prior's, so a direction the data never
-        # identify (our price tracking the competitor's) drifts back to the prior instead of wandering
-        prior = np.diag(self.prior_precision_diag)
-        P_old = np.asarray(self.precision)
-        P = self.forgetting * P_old + (1 - self.forgetting) * prior
-        info = self.forgetting * P_old @ np.asarray(self.mean) + (1 - self.forgetting) * prior @ np.asarray(self.prior_mean)
-        theta = np.linalg.solve(P, info)
+        P, theta = fade_toward_prior(self.precision, self.mean, self.prior_precision_diag, self.prior_mean,
+                                     self.forgetting)
         if views > 0:
             x = np.asarray(self._features(price, competitor_price))
             rate = views * math.exp(min(float(theta @ x), 20.0))
             P = P + rate * np.outer(x, x)
-            step = np.linalg.solve(P, (units - rate) * x)
-            # one Newton step of a Poisson likelihood overshoots wildly when a period sells far more
-            # than expected (3 units where 0.1 were expected); a capped step keeps learning stable and
-            # lets the evidence accumulate over periods instead
-            largest = float(np.max(np.abs(step)))
-            theta = theta + (step * (MAX_STEP / largest) if largest > MAX_STEP else step)
+            theta = capped_newton_step(theta, P, (units - rate) * x)
         self.precision = P.tolist()
         self.mean = theta.tolist()
 
@@ -147,6 +133,38 @@ class ElasticityEstimator:
     @classmethod
     def from_state(cls, d: dict) -> "ElasticityEstimator":
         return cls(**d)
+
+
+def fade_toward_prior(precision: list[list[float]], mean: list[float], prior_precision_diag: list[float],
+                      prior_mean: list[float], forgetting: float) -> tuple[np.ndarray, np.ndarray]:
+    """A Gaussian posterior (precision, mean) after one period's forgetting.
+
+    Forgetting fades old knowledge into the pooled prior, not into ignorance: precision and
+    information (precision x mean) are both mixed with the prior's, so a direction the data never
+    identify (our price tracking the competitor's) drifts back to the prior instead of wandering."""
+    prior = np.diag(prior_precision_diag)
+    P_old = np.asarray(precision)
+    P = forgetting * P_old + (1 - forgetting) * prior
+    info = forgetting * P_old @ np.asarray(mean) + (1 - forgetting) * prior @ np.asarray(prior_mean)
+    return P, np.linalg.solve(P, info)
+
+
+def capped_newton_step(theta: np.ndarray, precision: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """``theta`` after one Newton step of a Poisson likelihood (``precision`` already holds the period's
+    curvature), no coefficient moving more than ``MAX_STEP``. An uncapped step overshoots wildly when a
+    period sells far more than expected (3 units where 0.1 were expected); capped, learning stays
+    stable and the evidence accumulates over periods instead."""
+    step = np.linalg.solve(precision, gradient)
+    largest = float(np.max(np.abs(step))) if step.size else 0.0
+    return theta + (step * (MAX_STEP / largest) if largest > MAX_STEP else step)
+
+
+def gaussian_draw(mean: list[float], cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw from N(mean, cov): a Thompson sample. The covariance comes from a well-conditioned
+    precision; it is symmetrised against rounding before its Cholesky factor is taken."""
+    n = len(mean)
+    chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-12 * np.eye(n))
+    return np.asarray(mean) + chol @ rng.standard_normal(n)
 
 
 def _inverse3(m: list[list[float]]) -> list[list[float]]:

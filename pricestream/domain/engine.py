@@ -305,11 +305,13 @@ class Engine:
         segments = _segment_demand(state)
         shares = dict(zip(segments.names, segments.shares))
         old = {s: state.segment_prices.get(s, state.price) for s in names}
-        # one posterior draw for the tick's decision on every segment (``SegmentDemand``)
-        theta = segments.draw(exploration_rng(self.config.params.seed, state.sku, now))
+        # one posterior draw for the tick's decision on every segment (``SegmentDemand``); the covariance
+        # is inverted once for the draw and every segment's audit figures
+        cov = segments.covariance()
+        theta = segments.draw(exploration_rng(self.config.params.seed, state.sku, now), cov)
         proposals = {}
         for s in names:
-            demand = SegmentDemand(state.demand, segments, s, theta)
+            demand = SegmentDemand(state.demand, segments, s, theta, cov)
             # the shared stock is paced per segment at its share of the traffic
             ctx = self._context(state, now, old[s], state.stock.on_hand * shares[s], f"{state.sku}/{s}", demand)
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)

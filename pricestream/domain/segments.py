@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricestream.domain.elasticity import FORGETTING, MAX_STEP, ElasticityEstimator
+from pricestream.domain.elasticity import (
+    FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw,
+)
 from pricestream.domain.guardrails import PRICE_TOLERANCE
 
 SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mean over about a week of hours
@@ -75,11 +77,16 @@ class SegmentedDemand:
         n = len(self.names)
         return float(t[i]), float(t[n] + t[n + 1 + i]), float(t[2 * n + 1])
 
-    def elasticity_sd(self, i: int) -> float:
+    def covariance(self) -> np.ndarray:
+        return np.linalg.inv(np.asarray(self.precision))
+
+    def elasticity_sd(self, i: int, cov: np.ndarray | None = None) -> float:
+        """The spread of segment i's elasticity (``cov``: the covariance, when the caller has it)."""
         n = len(self.names)
         x = np.zeros(2 * n + 2)
         x[n] = x[n + 1 + i] = 1.0
-        return math.sqrt(max(float(x @ np.linalg.inv(np.asarray(self.precision)) @ x), 0.0))
+        cov = self.covariance() if cov is None else cov
+        return math.sqrt(max(float(x @ cov @ x), 0.0))
 
     def conversions(self, i: int, prices: np.ndarray, competitor_price: float | None,
                     theta: np.ndarray | None = None) -> np.ndarray:
@@ -89,11 +96,9 @@ class SegmentedDemand:
         eta = a + e * np.log(prices / self.reference_price) + g * c
         return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
 
-    def draw(self, rng: np.random.Generator) -> np.ndarray:
+    def draw(self, rng: np.random.Generator, cov: np.ndarray | None = None) -> np.ndarray:
         """One draw of every coefficient from the posterior: a Thompson sample."""
-        cov = np.linalg.inv(np.asarray(self.precision))
-        chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-12 * np.eye(len(self.mean)))
-        return np.asarray(self.mean) + chol @ rng.standard_normal(len(self.mean))
+        return gaussian_draw(self.mean, self.covariance() if cov is None else cov, rng)
 
     # -- learning ----------------------------------------------------------------------------------
     def learn(self, counts: dict[str, tuple[int, int]], prices: dict[str, float], total_views: int,
@@ -103,12 +108,8 @@ class SegmentedDemand:
         if total_views > 0:
             for i, name in enumerate(self.names):
                 self.shares[i] += (counts[name][0] / total_views - self.shares[i]) / SHARE_MEMORY_PERIODS
-        # forgetting fades toward the prior, as ``ElasticityEstimator`` does
-        prior = np.diag(self.prior_precision_diag)
-        P_old = np.asarray(self.precision)
-        P = FORGETTING * P_old + (1 - FORGETTING) * prior
-        info = FORGETTING * P_old @ np.asarray(self.mean) + (1 - FORGETTING) * prior @ np.asarray(self.prior_mean)
-        theta = np.linalg.solve(P, info)
+        P, theta = fade_toward_prior(self.precision, self.mean, self.prior_precision_diag, self.prior_mean,
+                                     FORGETTING)
         if not stocked_out:
             n = len(self.names)
             c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
@@ -124,9 +125,7 @@ class SegmentedDemand:
                 rate = views * math.exp(min(float(theta @ x), 20.0))
                 P = P + rate * np.outer(x, x)
                 gradient += (units - rate) * x
-            step = np.linalg.solve(P, gradient)
-            largest = float(np.max(np.abs(step))) if step.size else 0.0
-            theta = theta + (step * (MAX_STEP / largest) if largest > MAX_STEP else step)
+            theta = capped_newton_step(theta, P, gradient)
         self.precision = P.tolist()
         self.mean = theta.tolist()
 
@@ -158,13 +157,14 @@ class SegmentDemand:
     relative prices follow the drawn deviations rather than three independent guesses at the shared
     elasticity."""
 
-    def __init__(self, sku_demand, segments: SegmentedDemand, name: str, theta: np.ndarray | None = None):
+    def __init__(self, sku_demand, segments: SegmentedDemand, name: str, theta: np.ndarray | None = None,
+                 cov: np.ndarray | None = None):
         self._sku = sku_demand
         self._segments = segments
         self._theta = theta
         self._i = segments.names.index(name)
         a, e, g = segments.coefficients(self._i)
-        self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i), [a, e, g])
+        self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, cov), [a, e, g])
         self.views = sku_demand.views
         self.period_ms = sku_demand.period_ms
         self.competitor_response = sku_demand.competitor_response
