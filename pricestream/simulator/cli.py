@@ -148,6 +148,9 @@ def summarise(reports: list[dict]) -> dict:
         "peak_daily_forecast_mae": lambda r: (r.get("peaks") or {}).get("daily_forecast_mae"),
         "peak_lift_abs_log_error": lambda r: (r.get("peaks") or {}).get("lift_abs_log_error"),
         "peak_fill_rate": lambda r: (r.get("peaks") or {}).get("fill_rate"),
+        "on_hand_vs_informed": lambda r: r.get("on_hand_vs_informed"),
+        "skus_under_service_target": lambda r: len(r.get("skus_under_service_target") or []),
+        "restock_forecast_ratio": lambda r: r.get("restock_forecast_ratio"),
     }
     for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
                 "price_changes", *derived):

@@ -64,6 +64,9 @@ class SkuBooks:
     reorder_point_path: list[float | None] = field(default_factory=list)
     restocks_ordered: list[tuple[int, int]] = field(default_factory=list)    # period it is ordered before
     restocks_arrived: list[tuple[int, int]] = field(default_factory=list)    # period it arrives in
+    # per restock order that carried a forecast: (period it is ordered before, the lead time's demand it
+    # planned for, the days that covers), to score against the true expected demand of those days
+    restock_forecasts: list[tuple[int, float, float]] = field(default_factory=list)
     # the periods a calendar entry lifts the SKU's true views (peaks): forecasts and service there
     peak_periods: int = 0
     peak_forecast_abs_error: float = 0.0
@@ -334,6 +337,9 @@ class Market:
             m.books.ordering_cost += inv.order_cost
             m.reorder_point = event["reorder_point"]
             m.books.restocks_ordered.append((len(m.books.price_path), int(event["quantity"])))
+            if event.get("lead_time_demand_mean") is not None:
+                m.books.restock_forecasts.append((len(m.books.price_path), event["lead_time_demand_mean"],
+                                                  event["lead_time_days_mean"]))
             if not inv.restock_enabled:
                 return
             days = max(0.0, m.rng.normal(inv.lead_time_days_mean, inv.lead_time_days_std))

@@ -38,6 +38,7 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
             **_forecast_figures(b),
             **_elasticity_figures(m),
             **_informed_restock_figures(m.spec, b, scenario.period_ms),
+            **_restock_forecast_figures(b, scenario.period_ms),
             **_peak_figures(b),
         }
     books = [m.books for m in market.skus.values()]
@@ -67,6 +68,14 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "forecast_mae_ratio": safe_ratio(sum(b.forecast_abs_error for b in books), sum(b.floor_abs_error for b in books)),
         "seasonal_naive_mae": safe_ratio(sum(b.naive_abs_error for b in books), sum(b.forecasts_scored for b in books)),
         "elasticity_within_0_3": _elasticity_summary(per_sku),
+        # restocking: stock against the informed replay's, and the SKUs that fell short of their target
+        "on_hand_vs_informed": safe_ratio(
+            sum(r["avg_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None),
+            sum(r["informed_rq_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None)),
+        "skus_under_service_target": sorted(s for s, r in per_sku.items() if r["fill_rate"] is not None
+                                            and r["fill_rate"] < r["service_level_target"]),
+        "restock_forecast_ratio": safe_ratio(sum(r["restock_forecast_units"] for r in per_sku.values()),
+                                             sum(r["restock_true_units"] for r in per_sku.values())),
         **({"peaks": _peak_summary(books, per_sku)} if scenario.calendar else {}),
         "per_sku": per_sku,
     }
@@ -192,6 +201,13 @@ def format_report(report: dict, policy: str) -> str:
                      f"mean distance from the true expected demand {_fmt(peaks['forecast_error_vs_truth'], '.4f')}{daily}; "
                      f"fill rate {_fmt(peaks['fill_rate'], '.3f')}; SKUs under their target there: "
                      f"{len(peaks['skus_under_target'])}")
+    if r.get("on_hand_vs_informed") is not None:
+        under = r["skus_under_service_target"]
+        lines.append(f"stock on hand {r['on_hand_vs_informed']:.3f} x an informed (r, Q) replay's; "
+                     f"SKUs under their service target: {len(under)}{' (' + ', '.join(under) + ')' if under else ''}")
+    if r.get("restock_forecast_ratio") is not None:
+        lines.append(f"restock orders planned for {r['restock_forecast_ratio']:.3f} x the true expected demand "
+                     f"of their lead times")
     el = r.get("elasticity_within_0_3")
     if el and el["skus_whose_price_varied"]:
         lines.append(f"elasticity: {el['within']} of {el['skus_whose_price_varied']} SKUs whose price varied within "
@@ -222,6 +238,20 @@ def format_experiment(e: dict, champion: str) -> str:
         lines.append(f"  truth (each policy alone on every SKU): lift {lift}, winner {truth['winner'] or 'none'}; "
                      f"the verdict {'matches' if truth['verdict_matches'] else 'does not match'}")
     return "\n".join(lines)
+
+
+def _restock_forecast_figures(b, period_ms: int) -> dict:
+    """How the lead-time demand each restock order planned for compares with the true expected demand
+    (at the prices charged) over the lead time and review period it covered, for the orders whose
+    window ends inside the run: ``restock_forecast_ratio`` is the sum of the one over the other."""
+    forecast = truth = 0.0
+    for period, planned, lead_days in b.restock_forecasts:
+        end = period + round(lead_days * DAY_MS / period_ms) + 1          # the lead time and one review period
+        if end <= len(b.demand_path):
+            forecast += planned
+            truth += sum(b.demand_path[period:end])
+    return {"restock_forecast_units": forecast, "restock_true_units": truth,
+            "restock_forecast_ratio": safe_ratio(forecast, truth)}
 
 
 def _informed_restock_figures(spec, b, period_ms: int) -> dict:

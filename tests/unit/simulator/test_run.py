@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import json
 
 import pytest
 
@@ -59,3 +60,29 @@ def test_progress_is_shown_on_one_line_and_ends_with_a_newline():
         show(done, 3, done * 0.5)
     text = out.getvalue()
     assert "period 3/3 (100%)" in text and text.endswith("\n") and text.count("\n") == 1
+
+
+def test_restock_forecasts_are_scored_against_the_true_demand_of_the_days_they_planned_for():
+    """Each learned order's lead-time demand against the true expected demand of its lead time and review
+    period, summed; and the restocking bar's figures: stock against the informed replay, SKUs short."""
+    scenario = short("standard", 24 * 20, skus=3)
+    result = simulate(scenario, OfflineDriver(EngineConfig("learned", "learned")))
+    report = result.report
+    planned = truth = 0.0
+    for topic, raw in result.decisions:
+        order = json.loads(raw)
+        if topic != "restock-orders" or order["lead_time_demand_mean"] is None:
+            continue
+        books = result.market.skus[order["sku"]].books
+        period = (order["event_time_ms"] - scenario.start_time_ms) // scenario.period_ms
+        end = period + round(order["lead_time_days_mean"] * 24) + 1
+        if end <= scenario.periods:
+            planned += order["lead_time_demand_mean"]
+            truth += sum(books.demand_path[period:end])
+    assert truth > 0 and report["restock_forecast_ratio"] == pytest.approx(planned / truth, rel=1e-9)
+    per_sku = report["per_sku"].values()
+    assert report["on_hand_vs_informed"] == pytest.approx(
+        sum(r["avg_on_hand"] for r in per_sku) / sum(r["informed_rq_on_hand"] for r in per_sku), rel=1e-9)
+    assert report["skus_under_service_target"] == sorted(
+        s for s, r in report["per_sku"].items() if r["fill_rate"] < r["service_level_target"])
+    assert "x an informed (r, Q) replay's" in format_report(report, "learned")
