@@ -29,6 +29,10 @@ DAY_MS = 86_400_000
 MAX_WEEKLY_SEASON = 7 * 24          # hourly periods: a weekly profile of 168 values, no finer
 MAX_DAILY_SEASON = 96               # 15-minute periods: a daily profile of 96 values, no finer
 POINT_PRIOR_UNITS = 3.0             # a price point's prior is worth this many units sold
+WARM_UP_UNITS = 3                   # units sold before the model's own plan is trusted with stock
+# the daily rate stock is planned on is averaged over about this long (an exponential average): see
+# ``planned_daily_units``
+PLANNING_SMOOTHING_MS = 2 * DAY_MS
 
 
 @dataclass
@@ -64,6 +68,9 @@ class DemandModel:
     # the calendar as of the latest tick, set at each ``close_period``: what the forecasts look ahead at.
     # Not state: every decision is made right after the close that sets it.
     outlook: CalendarView | None = field(default=None, repr=False, compare=False)
+    # the next day's units at the planning price, mean and variance, averaged over the last ~2 days of
+    # ticks (from warm-up on): what restocking plans the lead time's demand on. None until warmed up.
+    planned_daily_units: tuple[float, float] | None = None
 
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0,
@@ -104,6 +111,35 @@ class DemandModel:
                 counts[1] += closed.units
         self.periods_closed += 1
         self.units_seen += closed.units
+        if price is not None and self.warmed_up:
+            self._smooth_planned_rate(self.planning_price(price), competitor_price, period_ms)
+
+    @property
+    def warmed_up(self) -> bool:
+        """A full day of the SKU's own periods closed and a few of its units sold: before, the forecast
+        leans on priors that can be many times off for a slow mover."""
+        return self.period_ms is not None and self.periods_closed * self.period_ms >= DAY_MS and \
+            self.units_seen >= WARM_UP_UNITS
+
+    def _smooth_planned_rate(self, price: float, competitor_price: float | None, period_ms: int) -> None:
+        """Average the next day's units (mean and variance) into ``planned_daily_units``. The hourly
+        forecast follows each period's news (a busy hour, a competitor's promotion, a shift of the
+        conversion's estimate), and a reorder point that jitters with it is crossed on its upward
+        jitters: orders went out early and large, on forecasts above the truth (the simulator's
+        ``restock_forecast_ratio``). Stock for a lead time of days is planned on the average of the last
+        days' forecasts instead."""
+        day = max(1, round(DAY_MS / self.period_ms))
+        mean, var = self.expected_units(price, competitor_price, day, with_calendar=False)
+        per_day = DAY_MS / (day * self.period_ms)
+        daily = (mean * per_day, var * per_day)
+        weight = -math.expm1(-period_ms / PLANNING_SMOOTHING_MS)
+        previous = self.planned_daily_units
+        self.planned_daily_units = daily if previous is None else tuple(
+            p + weight * (d - p) for p, d in zip(previous, daily))
+
+    def planning_price(self, price: float) -> float:
+        """The price stock is planned for: the typical one once prices have history (``price`` before)."""
+        return self.typical_price() if self.competitor_response.periods else price
 
     def _learn_lift(self, views: int, period_ms: int, calendar: CalendarView | None) -> float:
         """The calendar's lift of the period just closed, after learning from it: the baseline learns
@@ -228,7 +264,8 @@ class DemandModel:
                 "competitor_response": self.competitor_response.to_state(),
                 "competitor_kink": self.competitor_kink.to_state(),
                 # only once an effect was met: a shop without a calendar keeps its state as small as before
-                **({"calendar_effects": self.calendar_effects.to_state()} if self.calendar_effects.mean else {})}
+                **({"calendar_effects": self.calendar_effects.to_state()} if self.calendar_effects.mean else {}),
+                "planned_daily_units": self.planned_daily_units}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
@@ -240,7 +277,9 @@ class DemandModel:
                    if "competitor_response" in d else CompetitorResponse.new(),
                    competitor_kink=KinkedResponse.from_state(d["competitor_kink"])
                    if "competitor_kink" in d else KinkedResponse(),
-                   calendar_effects=CalendarEffects.from_state(d.get("calendar_effects")))
+                   calendar_effects=CalendarEffects.from_state(d.get("calendar_effects")),
+                   planned_daily_units=None if d.get("planned_daily_units") is None
+                   else tuple(d["planned_daily_units"]))
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:

@@ -8,9 +8,14 @@ than orders, so review is as good as continuous, and Q trades the order cost aga
 
 - **Lead-time demand** is the demand model's forecast of units per day (the next day's, at the typical
   price and the current competitor: views forecast x conversion, ``DemandModel.expected_units``) over
-  the lead time plus one period (the review delay), plus the lead time's own variability
-  (``lead_time_demand``: var += d^2 sd_L^2), plus the conversion's own uncertainty, which is common
-  to the whole lead time (var += mean^2 x (e^v - 1), v the posterior variance of log conversion).
+  the lead time plus one period (the review delay). Where that is 30 units or more (the normal
+  approximation), the rate and its variance are the average of the last two days' such forecasts
+  (``DemandModel.planned_daily_units``): a reorder point that jitters with each hour's forecast is
+  crossed on its upward jitters, so orders went out early, on forecasts above the truth. Below that
+  (slow movers, a count distribution) r moves in whole units and the tick's own forecast is kept: in
+  development runs on ``slow-movers`` the average cost fill (more SKU-runs under target). The variance
+  adds the lead time's own variability (``lead_time_demand``: var += d^2 sd_L^2) and the conversion's
+  own uncertainty, which is common to the whole lead time (var += mean^2 x (e^v - 1), v the posterior variance of log conversion).
 - **Reorder point** meets the catalogue's ``service_level`` as a fill rate by default (type 2: the
   smallest r whose expected shortage per cycle is at most (1 - target) x Q), or as a cycle service
   level (type 1: the chance of no stock-out between an order and its arrival) when the catalogue's
@@ -29,8 +34,8 @@ than orders, so review is as good as continuous, and Q trades the order cost aga
 Orders already placed count in the position, so one need is never ordered twice.
 
 **Warm-up.** Until its model has a day of the SKU's own periods behind it (a full daily cycle of
-traffic) and a few units sold (``WARM_UP_UNITS``: the conversion's own evidence), the policy does not
-trust it where the catalogue has a fixed rule: the first hours' forecast leans on priors that can be
+traffic) and a few units sold (``WARM_UP_UNITS``: the conversion's own evidence;
+``DemandModel.warmed_up``), the policy does not trust it where the catalogue has a fixed rule: the first hours' forecast leans on priors that can be
 many times off for a slow mover, and an order placed on them is stock held for months. The fixed rule
 keeps the shelf meanwhile (reason ``cold-start``). Without a fixed rule the young model's plan is the
 best there is, and it orders (also reason ``cold-start``): an empty shelf would never sell, so never
@@ -50,7 +55,6 @@ from schemas.records import CatalogEntry
 
 DISCRETE_BELOW_UNITS = 30.0      # lead-time demand below this mean: a count distribution, not a normal
 CALENDAR_REASON_MIN = 0.02       # a calendar lift this far from 1 over the lead time is named in the reasons
-WARM_UP_UNITS = 3                # units sold before the learned plan replaces the catalogue's fixed rule
 
 
 def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandModel | None = None,
@@ -60,12 +64,11 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
         return None
     learned = demand is not None and demand.period_ms is not None and price is not None
     has_fixed_rule = entry.reorder_point is not None and entry.order_up_to is not None
-    if not learned or (has_fixed_rule and not warmed_up(demand)):
+    if not learned or (has_fixed_rule and not demand.warmed_up):
         # not learned enough yet: the catalogue's fixed rule, if it has one, keeps the shelf until then
         fixed = fixed_reorder_policy(entry, stock)
         return None if fixed is None else dataclasses.replace(fixed, reasons=(*fixed.reasons, "cold-start"))
-    plan = reorder_plan(entry, demand, demand.typical_price() if demand.competitor_response.periods else price,
-                        competitor_price)
+    plan = reorder_plan(entry, demand, demand.planning_price(price), competitor_price)
     position = stock.position
     if position > plan.reorder_point:
         return None
@@ -77,14 +80,9 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
                            reasons=("position-at-or-below-reorder-point", f"lead-time-demand:{plan.distribution}",
                                     f"safety-stock:{plan.safety_set_by}",
                                     *(() if plan.calendar_lift is None else (plan.calendar_reason,)),
-                                    *(() if warmed_up(demand) else ("cold-start",))),
+                                    *(() if demand.warmed_up else ("cold-start",))),
                            lead_time_demand_mean=plan.lead_time_demand_mean,
                            lead_time_demand_sd=plan.lead_time_demand_sd)
-
-
-def warmed_up(demand: DemandModel) -> bool:
-    """The model has closed a full day of the SKU's own periods and seen a few of its units sold."""
-    return demand.periods_closed * demand.period_ms >= DAY_MS and demand.units_seen >= WARM_UP_UNITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +113,13 @@ def reorder_plan(entry: CatalogEntry, demand: DemandModel, price: float,
     mean, var = demand.expected_units(price, competitor_price, day, with_calendar=False)
     daily_mean, daily_var = mean * periods_per_day / day, var * periods_per_day / day
     days = entry.lead_time_days_mean + 1 / periods_per_day           # the lead time and one review period
+    if demand.planned_daily_units is not None and daily_mean * days >= DISCRETE_BELOW_UNITS:
+        # the last days' average, not this tick's forecast (``DemandModel.planned_daily_units``); it is
+        # the planning price's, so another price scales it by the conversion (the variance as buying
+        # noise would be: in proportion)
+        scale = demand.elasticity.conversion(price, competitor_price) / demand.elasticity.conversion(
+            demand.planning_price(price), competitor_price)
+        daily_mean, daily_var = (scale * x for x in demand.planned_daily_units)
     lift = None
     if demand.outlook is None:
         lt_mean, lt_var = lead_time_demand(daily_mean, daily_var, days, entry.lead_time_days_std)

@@ -1,6 +1,7 @@
 """Restock policy ``learned``: (r, Q) from the forecast, the service target and the costs."""
 
 import dataclasses
+import json
 import math
 
 from pricestream.domain.demand_model import DemandModel, PeriodCounts
@@ -146,3 +147,43 @@ def test_an_uncertain_conversion_widens_the_lead_time_demand_as_one_error_over_t
     assert uncertain.lead_time_demand_mean == sharp.lead_time_demand_mean
     assert uncertain.lead_time_demand_sd > sharp.lead_time_demand_sd * 1.1
     assert uncertain.reorder_point > sharp.reorder_point
+
+
+def test_stock_is_planned_on_the_last_days_average_so_a_few_busy_hours_barely_move_it():
+    """The hourly forecast follows a burst of traffic at once; a reorder point that followed it would be
+    crossed on such jitters, and the order placed early and large. The planned rate moves a little."""
+    entry = catalog_entry(lead_time_days_mean=4.0, lead_time_days_std=0.0)
+    model = learned_model(200, 2.0)
+    before = reorder_plan(entry, model, 20.0, None)
+    raw_before = model.expected_units(20.0, None, 24, with_calendar=False)[0]
+    for _ in range(3):                  # three hours of triple traffic
+        model.close_period(PeriodCounts(views=600, units=6), 20.0, None, HOUR_MS)
+    raw_after = model.expected_units(20.0, None, 24, with_calendar=False)[0]
+    after = reorder_plan(entry, model, 20.0, None)
+    raw_jump = raw_after / raw_before - 1
+    assert raw_jump > 1.0                                       # the tick's own forecast more than doubled
+    planned_jump = after.lead_time_demand_mean / before.lead_time_demand_mean - 1
+    assert 0 < planned_jump < raw_jump / 10                     # the average follows, by a little
+    assert after.lead_time_demand_sd < before.lead_time_demand_sd * 1.5     # the spread as well
+    # and state travels: a restarted worker plans on the same average
+    restored = DemandModel.from_state(json.loads(json.dumps(model.to_state())))
+    assert restored.planned_daily_units == model.planned_daily_units
+    assert reorder_plan(entry, restored, 20.0, None) == after
+
+
+def test_a_slow_mover_plans_on_the_ticks_own_forecast():
+    """Under 30 units a lead time (a count distribution) r moves in whole units: no average."""
+    entry = catalog_entry(lead_time_days_mean=5.0, lead_time_days_std=1.0)
+    model = learned_model(3, 0.02)
+    model.planned_daily_units = (100.0, 100.0)          # an average far from the forecast is not used
+    plan = reorder_plan(entry, model, 20.0, None)
+    raw = model.expected_units(20.0, None, 24, with_calendar=False)[0]
+    assert plan.distribution != "normal"
+    assert abs(plan.lead_time_demand_mean - raw * (5.0 + 1 / 24)) < 1e-9
+
+
+def test_the_planned_rate_starts_at_warm_up():
+    young = learned_model(200, 2.0, periods=23)
+    assert not young.warmed_up and young.planned_daily_units is None
+    grown = learned_model(200, 2.0, periods=24)
+    assert grown.warmed_up and grown.planned_daily_units is not None

@@ -20,7 +20,7 @@ from pricestream.simulator.scenario import load_scenario
 from tests.unit.report_parsing import assert_self_contained, sections, table_starting, trace_names
 
 SKUS = 3
-PERIODS = 24 * 10          # long enough for every SKU to order and receive a restock
+PERIODS = 24 * 14          # long enough for every SKU to order and receive a restock
 
 
 @pytest.fixture(scope="module")
