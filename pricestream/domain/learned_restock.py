@@ -15,7 +15,8 @@ than orders, so review is as good as continuous, and Q trades the order cost aga
   (slow movers, a count distribution) r moves in whole units and the tick's own forecast is kept: in
   development runs on ``slow-movers`` the average cost fill (more SKU-runs under target). The variance
   adds the lead time's own variability (``lead_time_demand``: var += d^2 sd_L^2) and the conversion's
-  own uncertainty, which is common to the whole lead time (var += mean^2 x (e^v - 1), v the posterior variance of log conversion).
+  own uncertainty, which is common to the whole lead time (var += mean^2 x (e^v - 1), v the posterior
+  variance of log conversion).
 - **Reorder point** meets the catalogue's ``service_level`` as a fill rate by default (type 2: the
   smallest r whose expected shortage per cycle is at most (1 - target) x Q), or as a cycle service
   level (type 1: the chance of no stock-out between an order and its arrival) when the catalogue's
@@ -35,8 +36,9 @@ Orders already placed count in the position, so one need is never ordered twice.
 
 **Warm-up.** Until its model has a day of the SKU's own periods behind it (a full daily cycle of
 traffic) and a few units sold (``WARM_UP_UNITS``: the conversion's own evidence;
-``DemandModel.warmed_up``), the policy does not trust it where the catalogue has a fixed rule: the first hours' forecast leans on priors that can be
-many times off for a slow mover, and an order placed on them is stock held for months. The fixed rule
+``DemandModel.warmed_up``), the policy does not trust it where the catalogue has a fixed rule: the
+first hours' forecast leans on priors that can be many times off for a slow mover, and an order placed
+on them is stock held for months. The fixed rule
 keeps the shelf meanwhile (reason ``cold-start``). Without a fixed rule the young model's plan is the
 best there is, and it orders (also reason ``cold-start``): an empty shelf would never sell, so never
 learn.
