@@ -277,7 +277,8 @@ class Engine:
         return PricingContext(catalog=entry, current_price=current_price, competitors=state.competitors,
                               on_hand=on_hand, now_ms=now, sku=sku, demand=demand,
                               period_ms=None if demand is None else demand.period_ms,
-                              next_arrival_ms=state.stock.next_arrival_ms(entry.lead_time_days_mean * DAY_MS))
+                              next_arrival_ms=state.stock.next_arrival_ms(
+                                  entry.lead_time_days_mean * DAY_MS, entry.lead_time_days_std * DAY_MS, now))
 
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
                  periodic: bool = False) -> None:

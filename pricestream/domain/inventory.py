@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pricestream.domain.replenishment import expected_remaining_lead_time
 from schemas.records import CatalogEntry
 
 
@@ -30,14 +31,25 @@ class Stock:
         self.open_orders[restock_id] = float(units)
         self.ordered_at[restock_id] = now_ms
 
-    def next_arrival_ms(self, lead_time_ms: float) -> float | None:
-        """When the earliest open order is expected (ordered + mean lead time); None with none open.
+    def next_arrival_ms(self, lead_time_ms: float, lead_time_sd_ms: float = 0.0, now_ms: int | None = None,
+                        ) -> float | None:
+        """When the earliest open order is expected; None with none open. Given ``now_ms`` and a spread of
+        the lead time, an order not yet come is expected ``expected_remaining_lead_time`` from now: past
+        its mean it is late, not lost, and the stock on hand must last until it lands (else it is due
+        at ordered + mean lead time).
 
         >>> s = Stock(); s.place("r1", 5, 1_000); s.place("r2", 5, 3_000)
         >>> s.next_arrival_ms(500)
         1500
+        >>> s.next_arrival_ms(500, 100, now_ms=1_500) > 1_500
+        True
         """
-        return min((t + lead_time_ms for r, t in self.ordered_at.items() if r in self.open_orders), default=None)
+        def due(ordered: int) -> float:
+            if now_ms is None or lead_time_sd_ms <= 0:
+                return ordered + lead_time_ms
+            return now_ms + expected_remaining_lead_time(lead_time_ms, lead_time_sd_ms, now_ms - ordered)
+
+        return min((due(t) for r, t in self.ordered_at.items() if r in self.open_orders), default=None)
 
     def sell(self, units: float) -> None:
         self.on_hand -= units

@@ -12,7 +12,8 @@ Every period, per SKU:
    in proportion to what is still unknown, so the exploration fades as the elasticity sharpens. The
    draw is seeded by (seed, SKU, time): the same input and seed give the same prices.
 3. **Stock pacing.** When stock cannot be replenished before a known time (an open order's expected
-   arrival, or the season's end ``sell_until_ms`` with restocking off), the fluid LP of
+   arrival, or the season's end ``sell_until_ms`` with restocking off; an order past its mean lead time
+   is late, not lost: ``Stock.next_arrival_ms``), the fluid LP of
    ``pacing.paced_choice`` keeps expected sales within the stock per remaining period: the price
    rises when stock is short of demand until then, and falls back when cover is enough again.
 4. **Competitors who follow us** (``anticipate_competitors``, off by default). The conversion at each

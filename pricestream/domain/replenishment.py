@@ -104,6 +104,25 @@ def expected_shortage_normal(mean: float, sd: float, reorder_point: float) -> fl
     return sd * normal_loss((reorder_point - mean) / sd)
 
 
+def expected_remaining_lead_time(mean: float, sd: float, elapsed: float) -> float:
+    """How much longer an order that has not come after ``elapsed`` is still expected to take, for a lead
+    time T ~ N(mean, sd^2): E[T - t | T > t] = sd L(a) / (1 - Phi(a)), a = (t - mean) / sd (the normal's
+    mean residual life; L the loss function above). A late order is still coming, and sooner the later
+    it is only slowly: a day past the mean of 8 +- 2 days it is expected in another 1.3 days.
+
+    >>> expected_remaining_lead_time(8, 0, 3)
+    5.0
+    >>> round(expected_remaining_lead_time(8, 2, 8), 4), round(expected_remaining_lead_time(8, 2, 9), 4)
+    (1.5958, 1.2822)
+    """
+    if sd <= 0:
+        return max(float(mean - elapsed), 0.0)
+    a = (elapsed - mean) / sd
+    if a > 20.0:            # far in the tail, where L(a) cancels: the Mills-ratio limit sd / a
+        return sd / a
+    return sd * normal_loss(a) / (0.5 * math.erfc(a / math.sqrt(2)))
+
+
 @dataclass(frozen=True, slots=True)
 class RQPolicy:
     reorder_point: float

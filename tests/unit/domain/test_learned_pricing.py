@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from pricestream.domain.demand_model import DemandModel, PeriodCounts
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails, hard_bounds
+from pricestream.domain.inventory import Stock
 from pricestream.domain.learned_pricing import learned_policy
 from pricestream.domain.pricing import CompetitorQuote, PolicyParams, PricingContext
 from schemas.codec import catalog_problem
@@ -92,6 +93,23 @@ def test_an_open_order_bounds_the_pacing_horizon_when_restocking_is_on():
     late = learned_policy(context(entry, model, on_hand=10, arrival=60 * HOUR_MS), PolicyParams())
     assert no_order.inputs["pacing_horizon_periods"] is None and soon.price == no_order.price
     assert "stock-pacing" in late.more_reasons and late.price > soon.price
+
+
+def test_an_order_past_its_mean_lead_time_is_late_not_lost_so_the_stock_is_paced_until_it_lands():
+    entry = wide_entry(restock_enabled=True)
+    model = demand_model(20.0, -3.0, sd=0.001, views=100)      # ~7 units a period at its optimum
+    stock = Stock(on_hand=10)
+    stock.place("r1", 100, 0)
+    lead, lead_sd, now = 40 * HOUR_MS, 10 * HOUR_MS, 50 * HOUR_MS     # one sd past its mean
+    due = stock.next_arrival_ms(lead)
+    late = stock.next_arrival_ms(lead, lead_sd, now)
+    assert due < now
+    # E[T - t | T > t] for t one sd past the mean: sd x L(1) / (1 - Phi(1)) = 0.525 sd
+    assert abs((late - now) - 0.525 * lead_sd) < 0.01 * lead_sd
+    by_mean = learned_policy(context(entry, model, now=now, on_hand=10, arrival=due), PolicyParams())
+    by_residual = learned_policy(context(entry, model, now=now, on_hand=10, arrival=late), PolicyParams())
+    assert "stock-pacing" not in by_mean.more_reasons
+    assert "stock-pacing" in by_residual.more_reasons and by_residual.price > by_mean.price
 
 
 def test_the_competitor_rule_caps_the_price_and_says_so():
