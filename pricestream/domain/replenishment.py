@@ -107,8 +107,8 @@ def expected_shortage_normal(mean: float, sd: float, reorder_point: float) -> fl
 def expected_remaining_lead_time(mean: float, sd: float, elapsed: float) -> float:
     """How much longer an order that has not come after ``elapsed`` is still expected to take, for a lead
     time T ~ N(mean, sd^2): E[T - t | T > t] = sd L(a) / (1 - Phi(a)), a = (t - mean) / sd (the normal's
-    mean residual life; L the loss function above). A late order is still coming, and sooner the later
-    it is only slowly: a day past the mean of 8 +- 2 days it is expected in another 1.3 days.
+    mean residual life; L the loss function above). A late order is still coming: the later it is, the
+    sooner it is expected, but only slowly (a day past the mean of 8 +- 2 days, in another 1.3 days).
 
     >>> expected_remaining_lead_time(8, 0, 3)
     5.0
