@@ -72,13 +72,18 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "on_hand_vs_informed": safe_ratio(
             sum(r["avg_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None),
             sum(r["informed_rq_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None)),
-        "skus_under_service_target": sorted(s for s, r in per_sku.items() if r["fill_rate"] is not None
-                                            and r["fill_rate"] < r["service_level_target"]),
+        "skus_under_service_target": skus_under_target(per_sku, "fill_rate"),
         "restock_forecast_ratio": safe_ratio(sum(r["restock_forecast_units"] for r in per_sku.values()),
                                              sum(r["restock_true_units"] for r in per_sku.values())),
         **({"peaks": _peak_summary(books, per_sku)} if scenario.calendar else {}),
         "per_sku": per_sku,
     }
+
+
+def skus_under_target(per_sku: dict, fill_key: str) -> list[str]:
+    """The SKUs whose fill rate (``fill_key``: over the run, or in the peaks) fell short of their target."""
+    return sorted(s for s, r in per_sku.items() if r.get(fill_key) is not None
+                  and r[fill_key] < r["service_level_target"])
 
 
 def _peak_figures(b) -> dict:
@@ -106,8 +111,7 @@ def _peak_summary(books, per_sku: dict) -> dict:
     """Over all SKUs: the forecast MAE in peak periods (and the true expected demand's, the floor), the
     fill rate there, and the SKUs whose peak fill rate fell short of their service target."""
     scored = sum(b.peak_forecasts_scored for b in books)
-    under = sorted(s for s, r in per_sku.items() if r.get("peak_fill_rate") is not None
-                   and r["peak_fill_rate"] < r["service_level_target"])
+    under = skus_under_target(per_sku, "peak_fill_rate")
     return {"periods": sum(b.peak_periods for b in books),
             "forecast_mae": safe_ratio(sum(b.peak_forecast_abs_error for b in books), scored),
             "forecast_mae_floor": safe_ratio(sum(b.peak_floor_abs_error for b in books), scored),
