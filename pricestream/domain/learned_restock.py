@@ -38,10 +38,10 @@ Orders already placed count in the position, so one need is never ordered twice.
 traffic) and a few units sold (``WARM_UP_UNITS``: the conversion's own evidence;
 ``DemandModel.warmed_up``), the policy does not trust it where the catalogue has a fixed rule: the
 first hours' forecast leans on priors that can be many times off for a slow mover, and an order placed
-on them is stock held for months. The fixed rule
-keeps the shelf meanwhile (reason ``cold-start``). Without a fixed rule the young model's plan is the
-best there is, and it orders (also reason ``cold-start``): an empty shelf would never sell, so never
-learn.
+on them is stock held for months. The fixed rule keeps the shelf meanwhile (reason ``cold-start``),
+scaled to the demand of the price we sell at when that is below the list price the rule was set for
+(``cold_start_rule``). Without a fixed rule the young model's plan is the best there is, and it orders
+(also reason ``cold-start``): an empty shelf would never sell, so never learn.
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
     learned = demand is not None and demand.period_ms is not None and price is not None
     has_fixed_rule = entry.reorder_point is not None and entry.order_up_to is not None
     if not learned or (has_fixed_rule and not demand.warmed_up):
-        # not learned enough yet: the catalogue's fixed rule, if it has one, keeps the shelf until then
-        fixed = fixed_reorder_policy(entry, stock)
+        # not learned enough yet: the catalogue's fixed rule, if it has one, keeps the shelf until then,
+        # scaled to the demand of the price we sell at
+        rule = entry if not learned else cold_start_rule(entry, demand, demand.planning_price(price),
+                                                         competitor_price)
+        fixed = fixed_reorder_policy(rule, stock)
         return None if fixed is None else dataclasses.replace(fixed, reasons=(*fixed.reasons, "cold-start"))
     plan = reorder_plan(entry, demand, demand.planning_price(price), competitor_price)
     position = stock.position
@@ -85,6 +88,23 @@ def learned_restock_policy(entry: CatalogEntry, stock: Stock, demand: DemandMode
                                     *(() if demand.warmed_up else ("cold-start",))),
                            lead_time_demand_mean=plan.lead_time_demand_mean,
                            lead_time_demand_sd=plan.lead_time_demand_sd)
+
+
+def cold_start_rule(entry: CatalogEntry, demand: DemandModel, price: float,
+                    competitor_price: float | None) -> CatalogEntry:
+    """The catalogue's fixed rule for a price below the list price: its reorder point and order size
+    times the demand the price brings over the list price's (the conversion ratio, which depends on the
+    elasticity alone: the prior's, pooled, until the SKU's own data move it). A shop sets its rule for
+    the list price, and the learned price is often well below it: on ``slow-movers`` SLOW-02 sold at
+    60 % of its list price, twice the demand its rule (reorder at 5) was set for, and ran dry in its
+    cold start. Above the list price the rule stays: a young estimate does not cut the shop's margin."""
+    ratio = demand.elasticity.conversion(price, competitor_price) / demand.elasticity.conversion(
+        entry.list_price, competitor_price)
+    if not ratio > 1.0:
+        return entry
+    reorder_point = math.ceil(entry.reorder_point * ratio)
+    return dataclasses.replace(entry, reorder_point=reorder_point,
+                               order_up_to=reorder_point + math.ceil((entry.order_up_to - entry.reorder_point) * ratio))
 
 
 @dataclass(frozen=True, slots=True)

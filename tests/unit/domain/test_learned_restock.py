@@ -14,11 +14,12 @@ HOUR_MS = 3_600_000
 THIN = 19.9             # a unit cost that leaves 0.10 of margin at 20: the service target alone sets r
 
 
-def learned_model(views_per_hour: int, units_per_hour: float, periods: int = 24 * 14) -> DemandModel:
+def learned_model(views_per_hour: int, units_per_hour: float, periods: int = 24 * 14,
+                  price: float = 20.0) -> DemandModel:
     model = DemandModel.new(20.0)
     for t in range(periods):
         units = int(units_per_hour * (t + 1)) - int(units_per_hour * t)    # the rate, spread evenly
-        model.close_period(PeriodCounts(views=views_per_hour, units=units), 20.0, None, HOUR_MS)
+        model.close_period(PeriodCounts(views=views_per_hour, units=units), price, None, HOUR_MS)
     return model
 
 
@@ -81,6 +82,26 @@ def test_a_young_model_is_not_trusted_with_an_order():
     assert "cold-start" not in learned_restock_policy(fixed, Stock(on_hand=2), grown, 20.0, None).reasons
     # a slow mover's day: two days of periods but under WARM_UP_UNITS sold
     assert "cold-start" in learned_restock_policy(fixed, Stock(on_hand=2), learned_model(3, 0.02, 48), 20.0, None).reasons
+
+
+def test_a_cold_start_fixed_rule_is_scaled_to_the_demand_of_a_price_below_the_list_price():
+    """The shop's rule is set for the list price (20.00 here); selling at 15.00 brings (15/20)^e times
+    the demand, and the rule's reorder point and order size grow by that ratio. Above the list price
+    the rule stays as the shop wrote it."""
+    fixed = catalog_entry(reorder_point=5, order_up_to=20)
+    young = learned_model(3, 0.02, 48, price=15.0)
+    assert not young.warmed_up and young.planning_price(15.0) == 15.0
+    ratio = young.elasticity.conversion(15.0, None) / young.elasticity.conversion(20.0, None)
+    assert ratio > 1.4                                  # the prior's elasticity, about -2
+    below = learned_restock_policy(fixed, Stock(on_hand=6), young, 15.0, None)
+    assert below is not None and "cold-start" in below.reasons
+    assert below.reorder_point == math.ceil(5 * ratio)
+    assert below.order_up_to == math.ceil(5 * ratio) + math.ceil(15 * ratio)
+    assert below.quantity == below.order_up_to - 6
+    dear = learned_model(3, 0.02, 48, price=25.0)
+    assert learned_restock_policy(fixed, Stock(on_hand=6), dear, 25.0, None) is None
+    above = learned_restock_policy(fixed, Stock(on_hand=5), dear, 25.0, None)
+    assert (above.reorder_point, above.order_up_to, above.quantity) == (5.0, 20.0, 15)
 
 
 def test_without_a_fixed_rule_a_young_model_still_orders_for_an_empty_shelf():
