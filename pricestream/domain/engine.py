@@ -271,21 +271,25 @@ class Engine:
         state.reprice_pending = False
         return False
 
-    def _context(self, state: SkuState, now: int, current_price: float | None, on_hand: float, sku: str,
-                 demand) -> PricingContext:
-        entry = state.catalog
+    def _context(self, state: SkuState, now: int, current_price: float | None, sku: str, demand,
+                 share: float = 1.0) -> PricingContext:
+        """What the pricing policy sees; a segment sees its ``share`` of the stock and of what arrives."""
+        entry, stock = state.catalog, state.stock
+        lead, lead_sd = entry.lead_time_days_mean * DAY_MS, entry.lead_time_days_std * DAY_MS
+        arriving = stock.first_expected_order(lead, lead_sd, now)
         return PricingContext(catalog=entry, current_price=current_price, competitors=state.competitors,
-                              on_hand=on_hand, now_ms=now, sku=sku, demand=demand,
+                              on_hand=stock.on_hand * share, now_ms=now, sku=sku, demand=demand,
                               period_ms=None if demand is None else demand.period_ms,
-                              next_arrival_ms=state.stock.next_arrival_ms(
-                                  entry.lead_time_days_mean * DAY_MS, entry.lead_time_days_std * DAY_MS, now))
+                              next_arrival_ms=stock.next_arrival_ms(lead, lead_sd, now),
+                              arrival_points_ms=stock.arrival_points_ms(lead, lead_sd, now),
+                              arriving_units=None if arriving is None else stock.open_orders[arriving] * share)
 
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
                  periodic: bool = False) -> None:
         if self._rate_limited(state, now):
             return
         entry = state.catalog
-        ctx = self._context(state, now, state.price, state.stock.on_hand, state.sku, state.demand)
+        ctx = self._context(state, now, state.price, state.sku, state.demand)
         proposal = PRICING_POLICIES[policy](ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
         if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
@@ -314,7 +318,7 @@ class Engine:
         for s in names:
             demand = SegmentDemand(state.demand, segments, s, theta, cov)
             # the shared stock is paced per segment at its share of the traffic
-            ctx = self._context(state, now, old[s], state.stock.on_hand * shares[s], f"{state.sku}/{s}", demand)
+            ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
         fitted, moved = fit_spread({s: p.price for s, p in proposals.items()}, shares, entry.max_segment_spread_pct)
         guarded = {s: apply_guardrails(fitted[s], old[s], entry) for s in names}

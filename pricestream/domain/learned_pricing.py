@@ -11,11 +11,14 @@ Every period, per SKU:
    Greedy certainty-equivalent pricing stops learning (Keskin & Zeevi 2014); a posterior draw explores
    in proportion to what is still unknown, so the exploration fades as the elasticity sharpens. The
    draw is seeded by (seed, SKU, time): the same input and seed give the same prices.
-3. **Stock pacing.** When stock cannot be replenished before a known time (an open order's expected
-   arrival, or the season's end ``sell_until_ms`` with restocking off; an order past its mean lead time
-   is late, not lost: ``Stock.next_arrival_ms``), the fluid LP of
-   ``pacing.paced_choice`` keeps expected sales within the stock per remaining period: the price
-   rises when stock is short of demand until then, and falls back when cover is enough again.
+3. **Stock pacing.** When stock cannot be replenished before a known time (the season's end
+   ``sell_until_ms`` with restocking off), the fluid LP of ``pacing.paced_choice`` keeps expected sales
+   within the stock per remaining period: the price rises when stock is short of demand until then,
+   and falls back when cover is enough again. An open restock order's arrival is uncertain (an order
+   past its mean lead time is late, not lost), so there ``pacing.paced_choice_until_uncertain`` takes
+   its equally likely arrival times (``Stock.arrival_points_ms``) and holds the expected units short
+   before it lands to the catalogue's service target, the shortage a replenishment cycle may have;
+   paced to the mean arrival alone, the shelf ran dry in the late deliveries.
 4. **Competitors who follow us** (``anticipate_competitors``, off by default). The conversion at each
    candidate is taken at the price where the cheapest competitor would settle if we held it, under the
    kinked response learned per SKU (``competitor_response.KinkedResponse``: ``min(its own level,
@@ -35,7 +38,7 @@ import zlib
 import numpy as np
 
 from pricestream.domain.guardrails import hard_bounds
-from pricestream.domain.pacing import paced_choice
+from pricestream.domain.pacing import paced_choice, paced_choice_until_uncertain
 from pricestream.domain.pricing import PolicyParams, PriceProposal, PricingContext
 from schemas.records import CatalogEntry
 
@@ -74,8 +77,15 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     settled = kink.settled_competitor_price(competitor, prices) if params.anticipate_competitors else competitor
     drawn_units = views_per_period * demand.conversion_draw(prices, settled, rng)
     mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
-    drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
-    mean_k, _ = paced_choice(mean_units, margins * mean_units, capacity)
+    arrivals = arrival_horizons_periods(ctx) if paced_stock else None
+    if arrivals is None:
+        drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
+        mean_k, _ = paced_choice(mean_units, margins * mean_units, capacity)
+    else:       # an open order whose arrival is uncertain: paced across its spread, to the service target
+        def choose(units):
+            return paced_choice_until_uncertain(units, margins, ctx.on_hand, arrivals, entry.service_level,
+                                                entry.service_kind, ctx.arriving_units)
+        (drawn_k, paced), (mean_k, _) = choose(drawn_units), choose(mean_units)
 
     price = float(prices[drawn_k])
     reason = "demand-optimal" if drawn_k == mean_k else "exploration"
@@ -94,6 +104,7 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         "on_hand": ctx.on_hand,
         "stock_cover_periods": ctx.on_hand / units_new if units_new > 0 else None,
         "pacing_horizon_periods": horizon, "pacing_capacity": capacity,
+        "pacing_late_arrival_periods": None if arrivals is None else arrivals[-1],
     }
     return PriceProposal(price, reason, inputs, tuple(more_reasons))
 
@@ -148,6 +159,15 @@ def pacing_horizon_periods(ctx: PricingContext) -> float | None:
     if until is None:
         return None
     return max(1.0, (until - ctx.now_ms) / ctx.period_ms)
+
+
+def arrival_horizons_periods(ctx: PricingContext) -> tuple[float, ...] | None:
+    """Periods until each equally likely arrival of the open order expected first (at least one), when
+    restocking is on and that arrival is uncertain; else None (``pacing_horizon_periods`` alone)."""
+    points = ctx.arrival_points_ms
+    if not ctx.catalog.restock_enabled or points is None or len(points) < 2 or not ctx.period_ms:
+        return None
+    return tuple(max(1.0, (t - ctx.now_ms) / ctx.period_ms) for t in points)
 
 
 def exploration_rng(seed: int, sku: str, now_ms: int) -> np.random.Generator:

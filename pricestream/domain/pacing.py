@@ -9,6 +9,10 @@ ends) and per candidate price its expected units and profit per period, the flui
 adjacent prices of the upper concave hull of (units, profit). The learned policy re-solves it every
 period with the stock that is left, so rounding the mix to its heavier price is self-correcting:
 selling too fast lowers the capacity and the next periods lean to the dearer price.
+
+When more stock arrives at an uncertain time (an open restock order), ``paced_choice_until_uncertain``
+takes the horizon as equally likely values instead of one, and charges the price whose margin times
+its expected sales before the arrival, min(units x horizon, stock), is largest.
 """
 
 from __future__ import annotations
@@ -75,3 +79,50 @@ def paced_choice(units: Sequence[float], profit: Sequence[float], capacity: floa
             return (least if previous is None else previous), True
         previous = k
     return best, False
+
+
+def paced_choice_until_uncertain(units: Sequence[float], margins: Sequence[float], stock: float,
+                                 horizons: Sequence[float], service_level: float,
+                                 service_kind: str = "fill-rate", cycle_units: float | None = None,
+                                 ) -> tuple[int, bool]:
+    """The candidate to charge this period when ``stock`` must last until an arrival whose time, in
+    periods, is one of the equally likely ``horizons``; and whether the stock bound it.
+
+    Paced to the mean arrival alone, stock that lasts until then on average runs out whenever the
+    order is late, and a late order is when the shelf is emptiest. So the candidates are held to the
+    shop's service target until the arrival, across its spread: the units short, E[(units x horizon -
+    stock)+], at most (1 - target) x ``cycle_units`` (``fill-rate``: the shortage a replenishment
+    cycle may have, as the reorder point plans it, with the arriving order's units as the cycle's
+    demand; without them, the demand until the arrival), or the chance of running out at most
+    1 - target (``cycle``). Among those, the one whose margin times its expected sales
+    before the arrival, min(units x horizon, stock), is largest (a unit left when the order lands is
+    not lost: it spares one of the order's). When none meets the target, the one that comes closest.
+
+    >>> units, margins = [0.8, 0.6, 0.3, 0.1], [29.9, 34.9, 39.9, 44.9]       # Ferreira et al.'s instance
+    >>> paced_choice_until_uncertain(units, margins, 100.0, [50.0, 100.0], 0.95)    # plenty: the best
+    (0, False)
+    >>> paced_choice_until_uncertain(units, margins, 40.0, [60.0], 0.95)            # a sure arrival
+    (1, True)
+    >>> paced_choice_until_uncertain(units, margins, 40.0, [30.0, 90.0], 0.95)      # it may be late
+    (2, True)
+    >>> paced_choice_until_uncertain(units, margins, 40.0, [30.0, 90.0], 0.5, "cycle")
+    (1, True)
+    """
+    units, margins = np.asarray(units, dtype=float), np.asarray(margins, dtype=float)
+    demand = np.outer(units, np.asarray(horizons, dtype=float))        # candidates x horizons
+    stock = max(stock, 0.0)
+    if service_kind == "cycle":
+        shortfall = (demand > stock).mean(axis=1)                       # chance of running out
+        allowed = np.full(len(units), 1.0 - service_level)
+    else:
+        shortfall = np.maximum(demand - stock, 0.0).mean(axis=1)        # expected units short
+        allowed = (1.0 - service_level) * (demand.mean(axis=1) if cycle_units is None
+                                           else np.full(len(units), float(cycle_units)))
+    worth = margins * np.minimum(demand, stock).mean(axis=1)
+    best = int(np.lexsort((units, -(margins * units)))[0])     # most profit per period; on a tie, fewer units
+    ok = shortfall <= allowed + 1e-12
+    if ok.any():
+        chosen = int(np.lexsort((units, -np.where(ok, worth, -np.inf)))[0])
+    else:
+        chosen = int(np.lexsort((-worth, shortfall - allowed))[0])
+    return chosen, chosen != best

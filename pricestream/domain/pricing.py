@@ -39,6 +39,8 @@ class PricingContext:
     demand: "DemandModel | None" = None
     period_ms: int | None = None                 # length of the periods the demand is learned over
     next_arrival_ms: float | None = None         # expected arrival of the earliest open restock order
+    arrival_points_ms: tuple[float, ...] | None = None    # its equally likely arrival times
+    arriving_units: float | None = None          # and its units
 
     def cheapest_in_stock_competitor(self) -> float | None:
         prices = [q.price for q in self.competitors.values() if q.in_stock]
