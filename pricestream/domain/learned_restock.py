@@ -95,9 +95,9 @@ def cold_start_rule(entry: CatalogEntry, demand: DemandModel, price: float,
     """The catalogue's fixed rule for a price below the list price: its reorder point and order size
     times the demand the price brings over the list price's (the conversion ratio, which depends on the
     elasticity alone: the prior's, pooled, until the SKU's own data move it). A shop sets its rule for
-    the list price, and the learned price is often well below it: on ``slow-movers`` SLOW-02 sold at
-    60 % of its list price, twice the demand its rule (reorder at 5) was set for, and ran dry in its
-    cold start. Above the list price the rule stays: a young estimate does not cut the shop's margin."""
+    the list price, and the learned price is often well below it: on ``slow-movers`` SLOW-02 sold far
+    below its list price, at a demand its rule (reorder at 5) was not set for, and ran dry in its cold
+    start. Above the list price the rule stays: a young estimate does not cut the shop's margin."""
     ratio = demand.elasticity.conversion(price, competitor_price) / demand.elasticity.conversion(
         entry.list_price, competitor_price)
     if not ratio > 1.0:

@@ -11,8 +11,9 @@ period with the stock that is left, so rounding the mix to its heavier price is 
 selling too fast lowers the capacity and the next periods lean to the dearer price.
 
 When more stock arrives at an uncertain time (an open restock order), ``paced_choice_until_uncertain``
-takes the horizon as equally likely values instead of one, and charges the price whose margin times
-its expected sales before the arrival, min(units x horizon, stock), is largest.
+takes the horizon as equally likely values instead of one, holds the expected units short before the
+arrival to the shop's service target, and among the prices that keep it charges the one whose margin
+times its expected sales until then, min(units x horizon, stock), is largest.
 """
 
 from __future__ import annotations
