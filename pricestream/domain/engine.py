@@ -281,7 +281,7 @@ class Engine:
                               on_hand=stock.on_hand * share, now_ms=now, sku=sku, demand=demand,
                               period_ms=None if demand is None else demand.period_ms,
                               next_arrival_ms=stock.next_arrival_ms(lead, lead_sd, now),
-                              arrival_points_ms=stock.arrival_points_ms(lead, lead_sd, now),
+                              open_order_age_ms=None if arriving is None else now - stock.ordered_at[arriving],
                               arriving_units=None if arriving is None else stock.open_orders[arriving] * share)
 
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pricestream.domain.replenishment import expected_remaining_lead_time, remaining_lead_time_points
+from pricestream.domain.replenishment import expected_remaining_lead_time
 from schemas.records import CatalogEntry
-
-ARRIVAL_POINTS = 16     # equally likely arrival times an open order is paced over: up to its 97th percentile
 
 
 @dataclass(slots=True)
@@ -59,24 +57,6 @@ class Stock:
             return expected_remaining_lead_time(lead_time_ms, lead_time_sd_ms, now_ms - self.ordered_at[r])
 
         return min((r for r in self.ordered_at if r in self.open_orders), key=remaining, default=None)
-
-    def arrival_points_ms(self, lead_time_ms: float, lead_time_sd_ms: float, now_ms: int,
-                          points: int = ARRIVAL_POINTS) -> tuple[float, ...] | None:
-        """Equally likely arrival times of the open order expected first, from
-        ``replenishment.remaining_lead_time_points``: when it comes is uncertain, and stock paced to its
-        expected arrival alone runs out in the late deliveries. None with no order open.
-
-        >>> s = Stock(); s.place("r1", 5, 0)
-        >>> s.arrival_points_ms(1_000, 0, 400)
-        (1000.0,)
-        >>> late = s.arrival_points_ms(1_000, 200, 1_100, points=4); len(late), min(late) > 1_100
-        (4, True)
-        """
-        first = self.first_expected_order(lead_time_ms, lead_time_sd_ms, now_ms)
-        if first is None:
-            return None
-        elapsed = now_ms - self.ordered_at[first]
-        return tuple(now_ms + x for x in remaining_lead_time_points(lead_time_ms, lead_time_sd_ms, elapsed, points))
 
     def sell(self, units: float) -> None:
         self.on_hand -= units

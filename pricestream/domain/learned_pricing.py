@@ -16,7 +16,7 @@ Every period, per SKU:
    within the stock per remaining period: the price rises when stock is short of demand until then,
    and falls back when cover is enough again. An open restock order's arrival is uncertain (an order
    past its mean lead time is late, not lost), so there ``pacing.paced_choice_until_uncertain`` takes
-   its equally likely arrival times (``Stock.arrival_points_ms``) and holds the expected units short
+   its equally likely arrival times (``arrival_horizons_periods``) and holds the expected units short
    before it lands to the catalogue's service target, the shortage a replenishment cycle may have;
    paced to the mean arrival alone, the shelf ran dry in the late deliveries.
 4. **Competitors who follow us** (``anticipate_competitors``, off by default). The conversion at each
@@ -37,13 +37,16 @@ import zlib
 
 import numpy as np
 
+from pricestream.domain.demand_model import DAY_MS
 from pricestream.domain.guardrails import hard_bounds
 from pricestream.domain.pacing import paced_choice, paced_choice_until_uncertain
 from pricestream.domain.pricing import PolicyParams, PriceProposal, PricingContext
+from pricestream.domain.replenishment import remaining_lead_time_points
 from schemas.records import CatalogEntry
 
 GRID_POINTS = 64                      # candidate prices across the bounds: steps of about 1 % or less
 PACING_VIEWS_MAX_PERIODS = 24 * 14    # views are forecast this far at most; beyond, at the same mean rate
+ARRIVAL_POINTS = 16                   # equally likely arrival times an open order is paced over: to its 97th %
 
 
 def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
@@ -162,12 +165,19 @@ def pacing_horizon_periods(ctx: PricingContext) -> float | None:
 
 
 def arrival_horizons_periods(ctx: PricingContext) -> tuple[float, ...] | None:
-    """Periods until each equally likely arrival of the open order expected first (at least one), when
-    restocking is on and that arrival is uncertain; else None (``pacing_horizon_periods`` alone)."""
-    points = ctx.arrival_points_ms
-    if not ctx.catalog.restock_enabled or points is None or len(points) < 2 or not ctx.period_ms:
+    """Periods until each of ``ARRIVAL_POINTS`` equally likely arrivals of the open order expected first
+    (at least one; ``replenishment.remaining_lead_time_points`` for the catalogue's lead time, given the
+    order's age), when restocking is on and the lead time is uncertain; else None
+    (``pacing_horizon_periods`` alone)."""
+    entry = ctx.catalog
+    if (not entry.restock_enabled or ctx.open_order_age_ms is None or entry.lead_time_days_std <= 0
+            or not ctx.period_ms):
         return None
-    return tuple(max(1.0, (t - ctx.now_ms) / ctx.period_ms) for t in points)
+    remaining = remaining_lead_time_points(entry.lead_time_days_mean * DAY_MS, entry.lead_time_days_std * DAY_MS,
+                                           ctx.open_order_age_ms, ARRIVAL_POINTS)
+    if len(remaining) < 2:      # so late that the normal's tail is gone: its mean residual life alone
+        return None
+    return tuple(max(1.0, x / ctx.period_ms) for x in remaining)
 
 
 def exploration_rng(seed: int, sku: str, now_ms: int) -> np.random.Generator:

@@ -39,7 +39,7 @@ class PricingContext:
     demand: "DemandModel | None" = None
     period_ms: int | None = None                 # length of the periods the demand is learned over
     next_arrival_ms: float | None = None         # expected arrival of the earliest open restock order
-    arrival_points_ms: tuple[float, ...] | None = None    # its equally likely arrival times
+    open_order_age_ms: float | None = None       # how long ago that order was placed
     arriving_units: float | None = None          # and its units
 
     def cheapest_in_stock_competitor(self) -> float | None:
