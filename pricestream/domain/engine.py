@@ -16,12 +16,14 @@ from typing import Any
 from pricestream.domain.calendar import CalendarView
 from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, units_std
 from pricestream.domain.experiment import CHALLENGER, Experiment
-from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails
+from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails, hard_bounds
 from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
 from pricestream.domain.learned_pricing import exploration_rng, learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
-from pricestream.domain.segments import SPREAD, SegmentDemand, SegmentedDemand, blended_price, fit_spread, spread_ok
+from pricestream.domain.segments import (
+    SPREAD, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread, spread_ok,
+)
 from pricestream.domain.warm_start import warm_demand_model
 from schemas.codec import Delisting, PriorWithdrawal, deterministic_id
 from schemas.records import (
@@ -31,6 +33,7 @@ from schemas.records import (
 
 DEFAULT_PRIOR_ELASTICITY = -2.0   # before the pool has learned anything: a typical retail elasticity
 PRICING_POLICIES = {**BASELINE_POLICIES, "learned": learned_policy}
+DEMAND_PRICED = {"learned"}     # the policies that price from the learned demand
 RESTOCK_POLICIES = {**BASELINE_RESTOCK_POLICIES, "learned": learned_restock_policy}
 # policies that reconsider every SKU at every tick (the baselines wait to be asked by an input)
 REPRICE_EVERY_PERIOD = frozenset({"learned"})
@@ -320,7 +323,18 @@ class Engine:
             # the shared stock is paced per segment at its share of the traffic
             ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
-        fitted, moved = fit_spread({s: p.price for s, p in proposals.items()}, shares, entry.max_segment_spread_pct)
+        own = {s: p.price for s, p in proposals.items()}
+        if policy in DEMAND_PRICED:
+            # into the spread where the tick's draw says the segments earn most together, as the oracle
+            # does with the truth; a band centred on the views-weighted mean of the proposals gives up
+            # profit where the segments differ in conversion (``benchmarks/segments.sh`` prints how much)
+            bounds, competitor = hard_bounds(entry), _cheapest_in_stock(state)
+            profit = {s: _segment_profit(segments, i, shares[s], entry.unit_cost, competitor, theta)
+                      for i, s in enumerate(segments.names)}
+            fitted, moved = best_band(own, profit, entry.max_segment_spread_pct, bounds.low,
+                                      max(bounds.high, bounds.low))
+        else:
+            fitted, moved = fit_spread(own, shares, entry.max_segment_spread_pct)
         guarded = {s: apply_guardrails(fitted[s], old[s], entry) for s in names}
         new = {s: g.price for s, g in guarded.items()}
         if not spread_ok(list(new.values()), entry.max_segment_spread_pct):
@@ -391,6 +405,12 @@ class Engine:
             lead_time_demand_sd=proposal.lead_time_demand_sd, arm=arm,
         ))
         state.stock.place(restock_id, proposal.quantity, now)
+
+
+def _segment_profit(segments: SegmentedDemand, i: int, share: float, unit_cost: float,
+                    competitor: float | None, theta):
+    """Segment i's expected profit per view of the SKU at an array of prices, under the draw ``theta``."""
+    return lambda prices: share * (prices - unit_cost) * segments.conversions(i, prices, competitor, theta)
 
 
 def _count_segment(state: SkuState, segment: str | None, index: int, n: int) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -44,6 +45,7 @@ DEVIATION_PRIOR_SD = 0.5            # a segment's own deviation from it
 CROSS_PRIOR_SD = 1.0
 SPREAD = "clamped:segment-spread"
 CENT = 0.01
+BAND_POINTS = 64                    # lower edges a segment band search tries: steps of well under 1 %
 
 
 @dataclass
@@ -204,6 +206,59 @@ def blended_price(prices: dict[str, float], shares: dict[str, float]) -> float:
 def spread_ok(prices: list[float], max_spread: float) -> bool:
     """Whether the highest price is at most ``max_spread`` above the lowest (at the guardrails' precision)."""
     return max(prices) <= min(prices) * (1 + max_spread) + PRICE_TOLERANCE
+
+
+def band_prices(own: Mapping[str, float], edge: float, max_spread: float, low: float, high: float,
+                ) -> dict[str, float]:
+    """Each segment's own price clipped into the band [edge, edge x (1 + max_spread)] and the bounds: a
+    segment's profit is unimodal in its price, so inside a band this is its best.
+
+    >>> band_prices({"web": 10.0, "app": 15.0, "marketplace": 8.0}, 9.0, 0.5, 1.0, 100.0)
+    {'web': 10.0, 'app': 13.5, 'marketplace': 9.0}
+    """
+    return {name: min(max(p, edge, low), edge * (1 + max_spread), high) for name, p in own.items()}
+
+
+def band_edge_range(own: Mapping[str, float], max_spread: float, low: float, high: float) -> tuple[float, float]:
+    """The band's lower edges worth trying: from the lowest own price (a lower edge only pulls prices
+    down from every segment's optimum) up to the one whose top is the highest own price.
+
+    >>> band_edge_range({"web": 10.0, "app": 15.0, "marketplace": 8.0}, 0.5, 1.0, 100.0)
+    (8.0, 10.0)
+    """
+    spread = 1 + max_spread
+    lowest = max(min(own.values()), low / spread)
+    return lowest, max(min(max(own.values()), high) / spread, lowest)
+
+
+def best_band(own: Mapping[str, float], profit: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+              max_spread: float, low: float, high: float, points: int = BAND_POINTS,
+              ) -> tuple[dict[str, float], set[str]]:
+    """The segments' prices inside the spread that earn the most under ``profit`` (per segment, its
+    expected profit at each of an array of prices, views share included): each own price clipped into
+    the best band of a log grid of ``points`` lower edges. The band search of the oracle
+    (``simulator.oracle.segment_oracle_prices``), on a grid. Returns the prices and the segments it moved.
+
+    Two segments whose optima are twice apart, with a spread of 50 %: the band sits nearer the one that
+    earns nine times as much (the best edge is 10.29, 10 x (20 / 15) ** 0.1):
+
+    >>> def peak_at(p0, weight):  # a segment that loses profit as its price leaves p0
+    ...     return lambda p: weight * (1 - (np.log(p) - np.log(p0)) ** 2)
+    >>> own = {"web": 10.0, "app": 20.0}
+    >>> prices, moved = best_band(own, {"web": peak_at(10.0, 9.0), "app": peak_at(20.0, 1.0)}, 0.5, 1.0, 100.0)
+    >>> round(prices["web"], 1), round(prices["app"], 1), sorted(moved)
+    (10.3, 15.4, ['app', 'web'])
+    """
+    if spread_ok(list(own.values()), max_spread):
+        return dict(own), set()
+    lo, hi = band_edge_range(own, max_spread, low, high)
+    edges = np.geomspace(lo, hi, points) if hi > lo else np.array([lo])
+    tops = edges * (1 + max_spread)
+    total = np.zeros_like(edges)
+    for name, p in own.items():
+        total = total + profit[name](np.minimum(np.maximum(np.maximum(edges, low), p), np.minimum(tops, high)))
+    prices = band_prices(own, float(edges[int(np.argmax(total))]), max_spread, low, high)
+    return prices, {s for s in own if abs(prices[s] - own[s]) > PRICE_TOLERANCE}
 
 
 def fit_spread(proposals: dict[str, float], shares: dict[str, float], max_spread: float,

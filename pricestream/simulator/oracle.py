@@ -17,6 +17,7 @@ import numpy as np
 
 from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
 from pricestream.domain.pacing import upper_hull
+from pricestream.domain.segments import band_edge_range, band_prices, spread_ok
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.scenario import SkuSpec
 
@@ -156,21 +157,18 @@ def segment_oracle_prices(sku: SkuSpec, competitor_price: float | None) -> dict[
     specs = {seg.name: (dataclasses.replace(sku, purchase=seg.purchase, segments=()), seg.view_share)
              for seg in sku.segments}
     own = {name: oracle_price(spec, share, competitor_price)[0] for name, (spec, share) in specs.items()}
-    spread = 1.0 + sku.max_segment_spread_pct
-    if max(own.values()) <= min(own.values()) * spread + PRICE_TOLERANCE:
+    spread = sku.max_segment_spread_pct
+    if spread_ok(list(own.values()), spread):
         return own
     low, high = price_bounds(sku)
 
-    def prices_at(edge: float) -> dict[str, float]:
-        return {name: min(max(p, edge, low), edge * spread, high) for name, p in own.items()}
-
     def profit_at(log_edge: float) -> float:
+        prices = band_prices(own, math.exp(log_edge), spread, low, high)
         return sum(expected_profit(spec, p, share, competitor_price)
-                   for (spec, share), p in zip(specs.values(), prices_at(math.exp(log_edge)).values()))
+                   for (spec, share), p in zip(specs.values(), prices.values()))
 
-    lo_edge = math.log(max(min(own.values()), low / spread))
-    hi_edge = math.log(max(min(max(own.values()), high) / spread, math.exp(lo_edge)))
-    return prices_at(math.exp(grid_golden_argmax(profit_at, lo_edge, hi_edge, points=60)))
+    lo_edge, hi_edge = (math.log(x) for x in band_edge_range(own, spread, low, high))
+    return band_prices(own, math.exp(grid_golden_argmax(profit_at, lo_edge, hi_edge, points=60)), spread, low, high)
 
 
 def segment_oracle_profit(sku: SkuSpec, rate: float, competitor_price: float | None,
