@@ -235,6 +235,9 @@ def format_experiment(e: dict, champion: str) -> str:
     if rel is not None:
         lines.append(f"  challenger's lift: {rel['estimate']:+.1%}, interval [{rel['low']:+.1%}, {rel['high']:+.1%}], "
                      f"p {rel['p_value']:.3f} (the verdict's)")
+        if rel.get("detectable_lift") is not None:
+            lines.append(f"  detectable: a lift of {rel['detectable_lift']:.1%} or more is found significant "
+                         f"{rel['power']:.0%} of the time with these SKUs")
     lines.append(f"  verdict: {e['verdict']}")
     truth = e.get("truth")
     if truth is not None:

@@ -3,6 +3,7 @@ saying so in every decision, and the comparison of the arms' profit."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -138,3 +139,28 @@ def test_the_ledger_books_margin_per_sku_day_on_each_side_of_the_start():
     assert per_sku["B"] == {"arm": "challenger", "profit_per_day": 6.0 / 3, "days": 3, "pre_period_profit_per_day": 0.0}
     assert result["pre_period_days"] == 2 and result["skus_with_two_arms"] == []
     assert result["arms"]["champion"]["sku_days"] == 3
+
+
+def test_a_lift_of_the_detectable_size_is_found_significant_about_as_often_as_the_power_says():
+    """Ten SKUs an arm whose logs of profit per day spread by 0.2 (as the lifts of ``learned`` over
+    ``cost-plus`` do from SKU to SKU on ``standard``): the lift the report calls detectable is found
+    significant in about 80 % of such experiments, and half of it far less often."""
+    rng = random.Random(8)
+
+    def experiments(log_lift: float, n: int = 600) -> tuple[float, float]:
+        found, detectable = 0, []
+        for i in range(n):
+            skus = [f"S{j}" for j in range(20)]
+            arms = {s: CHALLENGER if j % 2 else CHAMPION for j, s in enumerate(skus)}
+            profit = {s: 100.0 * math.exp(rng.gauss(0.0, 0.2) + (log_lift if arms[s] == CHALLENGER else 0.0))
+                      for s in skus}
+            result = compare_arms(profit, arms, {s: 30 for s in skus})
+            found += result["verdict"] == "challenger earns more"
+            detectable.append(result["relative"]["detectable_lift"])
+        return found / n, sum(detectable) / n
+
+    _, typical = experiments(0.0, 200)
+    power, _ = experiments(math.log1p(typical))
+    assert 0.72 < power < 0.88, (typical, power)
+    weak, _ = experiments(math.log1p(typical) / 2)
+    assert weak < 0.4, weak
