@@ -193,14 +193,14 @@ class Market:
         if spec.views.deterministic:
             views = int(round(rate))
             demand = int(m.rng.binomial(views, q)) if views else 0
-            expected = expected_sales_binomial(views, q, stock)
+            expected, expected_demand = expected_sales_binomial(views, q, stock), views * q
         else:
             views = int(m.rng.poisson(rate))
             demand = int(m.rng.binomial(views, q)) if views else 0
-            expected = expected_sales(rate * q, stock)
+            expected, expected_demand = expected_sales(rate * q, stock), rate * q
         sold = min(demand, stock)
         margin = m.price - spec.unit_cost
-        self._score_forecast(m, start, sold, expected, peak, peak_factor, demand, stock)
+        self._score_forecast(m, start, sold, expected_demand, peak, peak_factor, demand, stock)
         books.periods += 1
         books.expected_profit += margin * expected
         books.realised_profit += margin * sold
@@ -240,7 +240,7 @@ class Market:
         lam = rates * qs
         expected = expected_sales(float(lam.sum()), stock)
         margins = prices - spec.unit_cost
-        self._score_forecast(m, start, sold, expected, peak, peak_factor, demand, stock)
+        self._score_forecast(m, start, sold, float(lam.sum()), peak, peak_factor, demand, stock)
 
         books.periods += 1
         books.expected_profit += expected * (float(lam @ margins) / float(lam.sum()) if lam.sum() > 0 else 0.0)
@@ -280,27 +280,34 @@ class Market:
         books.competitor_path.append(competitor)
         m.on_hand -= sold
 
-    def _score_forecast(self, m: SkuMarket, start: int, sold: int, expected: float, peak: bool, peak_factor: float,
-                        demand: int, stock: int) -> None:
-        """Score the engine's forecast of this period's units, before the period is booked."""
+    def _score_forecast(self, m: SkuMarket, start: int, sold: int, expected_demand: float, peak: bool,
+                        peak_factor: float, demand: int, stock: int) -> None:
+        """Score the engine's forecast of this period's units, before the period is booked.
+
+        The engine forecasts demand (its model learns from periods with stock, and restocking plans on
+        demand), so the forecast is scored against the units asked for, sold or not, and the floor is the
+        true expected demand against the same units. Against units sold, a forecast was charged its
+        whole value in every period the shelf was empty, where the floor of expected sales was not: on
+        ``standard`` one SKU-run of a slow seller with 9 empty hours read 1.12 x its floor so."""
         books = m.books
         season = max(1, round(DAY_MS / self.scenario.period_ms))
         if m.pending_forecast is not None and len(books.sold_path) >= season:
-            books.forecast_abs_error += abs(m.pending_forecast - sold)
-            books.floor_abs_error += abs(expected - sold)
-            books.naive_abs_error += abs(books.sold_path[-season] - sold)
+            books.forecast_abs_error += abs(m.pending_forecast - demand)
+            books.floor_abs_error += abs(expected_demand - demand)
+            # the seasonal naive forecaster has only what sold to go on, as a shop does
+            books.naive_abs_error += abs(books.sold_path[-season] - demand)
             books.forecasts_scored += 1
             if peak:
-                books.peak_forecast_abs_error += abs(m.pending_forecast - sold)
-                books.peak_floor_abs_error += abs(expected - sold)
-                books.peak_truth_abs_error += abs(m.pending_forecast - expected)
+                books.peak_forecast_abs_error += abs(m.pending_forecast - demand)
+                books.peak_floor_abs_error += abs(expected_demand - demand)
+                books.peak_truth_abs_error += abs(m.pending_forecast - expected_demand)
                 miss = math.log(m.pending_lift / peak_factor)
                 books.peak_lift_log_error += miss
                 books.peak_lift_abs_log_error += abs(miss)
                 day = books.peak_days.setdefault((start - self.scenario.start_time_ms) // DAY_MS, [0.0, 0.0, 0.0])
                 day[0] += m.pending_forecast
-                day[1] += sold
-                day[2] += expected
+                day[1] += demand
+                day[2] += expected_demand
                 books.peak_forecasts_scored += 1
         if peak:
             books.peak_periods += 1

@@ -86,3 +86,28 @@ def test_restock_forecasts_are_scored_against_the_true_demand_of_the_days_they_p
     assert report["skus_under_service_target"] == sorted(
         s for s, r in report["per_sku"].items() if r["fill_rate"] < r["service_level_target"])
     assert "x an informed (r, Q) replay's" in format_report(report, "learned")
+
+
+def test_forecasts_are_scored_against_the_units_asked_for_even_on_an_empty_shelf():
+    """The engine forecasts demand: a period with nothing on the shelf scores its forecast, and the true
+    expected demand (the floor), against the units asked for, not against the none that sold."""
+    from pricestream.simulator.market import Market
+
+    scenario = short("standard", 24 * 3, skus=1)
+    market = Market(scenario, seed=3)
+    m = next(iter(market.skus.values()))
+    forecast = floor = 0.0
+    for t in range(scenario.periods):
+        if t == 36:
+            m.on_hand = 0           # the shelf is empty from the second day on
+        m.pending_forecast = 2.0
+        market.period_events(t)
+        demanded, expected = m.books.demanded_path[-1], m.books.demand_path[-1]
+        if t >= 24:                 # scored once a day of history is there (the seasonal naive's)
+            forecast += abs(2.0 - demanded)
+            floor += abs(expected - demanded)
+    books = m.books
+    assert sum(books.sold_path[36:]) == 0 and sum(books.demanded_path[36:]) > 0
+    assert books.forecasts_scored == scenario.periods - 24
+    assert books.forecast_abs_error == pytest.approx(forecast)
+    assert books.floor_abs_error == pytest.approx(floor)
