@@ -151,6 +151,7 @@ def summarise(reports: list[dict]) -> dict:
         "on_hand_vs_informed": lambda r: r.get("on_hand_vs_informed"),
         "skus_under_service_target": lambda r: len(r.get("skus_under_service_target") or []),
         "restock_forecast_ratio": lambda r: r.get("restock_forecast_ratio"),
+        "rule_breaks": lambda r: sum((r.get("rule_breaks") or {}).values()),
     }
     for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
                 "price_changes", *derived):

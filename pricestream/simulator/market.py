@@ -19,8 +19,9 @@ from pricestream.simulator.demand import (
     calendar_factor, expected_sales, expected_sales_binomial, purchase_probability, view_rate,
 )
 from pricestream.simulator.oracle import fluid_lp_bound, oracle_price, segment_oracle_prices, segment_oracle_profit
+from pricestream.simulator.rule_audit import RuleAudit
 from pricestream.simulator.scenario import DAY_MS, Scenario, SkuSpec
-from schemas.records import SCHEMA_VERSION, CalendarEntry, Click, CompetitorPrice, InventoryEvent, Order
+from schemas.records import SCHEMA_VERSION, CalendarEntry, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order
 
 YEAR_DAYS = 365.0
 
@@ -126,15 +127,22 @@ class Market:
                 on_hand=spec.initial_on_hand(scenario.periods), price=spec.list_price,
                 reorder_point=spec.inventory.reorder_point,
                 segment_prices={seg.name: spec.list_price for seg in spec.segments})
+        # every price the engine emits, against the catalogue rules it was given
+        self.rule_audit = RuleAudit(self.catalog_entries())
 
     # -- what the shop sees -------------------------------------------------------------------
-    def opening_events(self) -> list:
-        """The catalogue and the first stock counts, just before the first period."""
+    def catalog_entries(self) -> dict[str, CatalogEntry]:
+        """The catalogue the shop publishes just before the first period (and keeps: the rules do not change)."""
         t = self.scenario.start_time_ms - 1
         # a SKU that is never restocked sells until the scenario ends, and the shop says so
         end = self.scenario.period_start(self.scenario.periods)
-        events = [m.spec.catalog_entry(t, None if m.spec.inventory.restock_enabled else end, self.segmented)
-                  for m in self.skus.values()]
+        return {sku: m.spec.catalog_entry(t, None if m.spec.inventory.restock_enabled else end, self.segmented)
+                for sku, m in self.skus.items()}
+
+    def opening_events(self) -> list:
+        """The catalogue and the first stock counts, just before the first period."""
+        t = self.scenario.start_time_ms - 1
+        events: list = list(self.catalog_entries().values())
         events += [InventoryEvent(SCHEMA_VERSION, m.next_id("count"), sku, t, "count", m.on_hand, None)
                    for sku, m in self.skus.items()]
         return events + self._calendar_published(None, self.scenario.start_time_ms + 1)
@@ -326,6 +334,7 @@ class Market:
         if m is None:
             return
         if topic == "price-changes":
+            self.rule_audit.price_change(event)
             segment = event.get("segment")
             if segment is not None and segment in m.segment_prices:
                 m.segment_prices[segment] = event["new_price"]
@@ -354,7 +363,9 @@ class Market:
                                         int(event["quantity"])))
 
     def finish(self) -> None:
-        """Replace the per-period oracle by the fluid LP bound where the scenario asks for it."""
+        """Close the rule audit; replace the per-period oracle by the fluid LP bound where the scenario
+        asks for it."""
+        self.rule_audit.finish()
         if self.scenario.oracle != "fluid-lp":
             return
         for m in self.skus.values():

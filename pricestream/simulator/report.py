@@ -73,6 +73,9 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
             sum(r["avg_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None),
             sum(r["informed_rq_on_hand"] for r in per_sku.values() if r["informed_rq_on_hand"] is not None)),
         "skus_under_service_target": skus_under_target(per_sku, "fill_rate"),
+        # the catalogue rules every emitted price was checked against (``rule_audit``): all zero when kept
+        "rule_breaks": dict(market.rule_audit.breaks),
+        **({"rule_break_examples": market.rule_audit.examples} if market.rule_audit.examples else {}),
         "restock_forecast_ratio": safe_ratio(sum(r["restock_forecast_units"] for r in per_sku.values()),
                                              sum(r["restock_true_units"] for r in per_sku.values())),
         **({"peaks": _peak_summary(books, per_sku)} if scenario.calendar else {}),
@@ -212,6 +215,9 @@ def format_report(report: dict, policy: str) -> str:
     if r.get("restock_forecast_ratio") is not None:
         lines.append(f"restock orders planned for {r['restock_forecast_ratio']:.3f} x the true expected demand "
                      f"of their lead times")
+    broken = {rule: n for rule, n in (r.get("rule_breaks") or {}).items() if n}
+    lines.append("catalogue rules (guardrails, segment spread): every emitted price kept them" if not broken else
+                 "catalogue rules BROKEN: " + ", ".join(f"{rule} {n} times" for rule, n in broken.items()))
     el = r.get("elasticity_within_0_3")
     if el and el["skus_whose_price_varied"]:
         lines.append(f"elasticity: {el['within']} of {el['skus_whose_price_varied']} SKUs whose price varied within "

@@ -22,7 +22,8 @@ def test_each_segments_views_and_orders_carry_its_name_and_its_price():
     catalog = {e.sku: e for e in market.opening_events() if e.TOPIC == "catalog"}
     assert catalog["SEG-01"].segments == ["web", "app", "marketplace"]
     assert catalog["SEG-06"].segments is None                       # its brand's MAP: one price
-    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "app", "new_price": 13.0})
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "app", "new_price": 13.0,
+                                            "old_price": None, "event_time_ms": 0})
     events = [e for t in range(48) for e in market.period_events(t) if e.sku == "SEG-01"]
     clicks = [e for e in events if e.TOPIC == "clicks"]
     orders = [e for e in events if e.TOPIC == "orders"]
@@ -37,7 +38,8 @@ def test_one_price_for_a_segmented_sku_is_every_segments_price():
     scenario = load_scenario("segmented")
     market = Market(scenario, seed=4, segmented=False)
     assert all(e.segments is None for e in market.opening_events() if e.TOPIC == "catalog")
-    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": None, "new_price": 12.5})
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": None, "new_price": 12.5,
+                                            "old_price": None, "event_time_ms": 0})
     assert set(market.skus["SEG-01"].segment_prices.values()) == {12.5}
 
 
@@ -102,6 +104,7 @@ def test_the_watching_lowest_variant_has_competitors_see_the_cheapest_segment(tm
     assert variant.name == "segmented-watching-lowest"
     assert all(sku.watched_segment is None for sku in variant.skus)
     market = Market(variant, seed=1)
-    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "marketplace", "new_price": 9.0})
+    market.apply_decision("price-changes", {"sku": "SEG-01", "segment": "marketplace", "new_price": 9.0,
+                                            "old_price": None, "event_time_ms": 0})
     assert market.skus["SEG-01"].price == 9.0                        # the lowest, not the web's
     assert subprocess.run([sys.executable, str(script), "segmented", "nonsense", str(out)]).returncode == 2
