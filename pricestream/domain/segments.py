@@ -19,7 +19,9 @@ is shared). Changing a SKU's segment list starts the segments' learning afresh f
 
 Prices are set per segment, never per person. The policy proposes a price for each segment; the
 segments' prices are then fitted into the catalogue's spread (the highest at most
-``max_segment_spread_pct`` above the lowest), and each is guarded by the SKU's guardrails. The spread
+``max_segment_spread_pct`` above the lowest: ``best_band`` under the learned policy, where the draw
+says they earn most together; ``fit_spread``, centred, for the baselines), and each is guarded by the
+SKU's guardrails. The spread
 is a hard rule, like the hard bounds: if step limits or price points leave a spread too wide, the
 segments keep their prices (which kept it), or, when they have none that do, all take the default
 segment's.
