@@ -218,7 +218,12 @@ def band_prices(own: Mapping[str, float], edge: float, max_spread: float, low: f
     >>> band_prices({"web": 10.0, "app": 15.0, "marketplace": 8.0}, 9.0, 0.5, 1.0, 100.0)
     {'web': 10.0, 'app': 13.5, 'marketplace': 9.0}
     """
-    return {name: min(max(p, edge, low), edge * (1 + max_spread), high) for name, p in own.items()}
+    return {name: float(_clip_into_band(p, edge, max_spread, low, high)) for name, p in own.items()}
+
+
+def _clip_into_band(price, edge, max_spread: float, low: float, high: float):
+    """``price`` clipped into [edge, edge x (1 + max_spread)] and the bounds; ``edge`` may be an array."""
+    return np.minimum(np.maximum(np.maximum(edge, low), price), np.minimum(edge * (1 + max_spread), high))
 
 
 def band_edge_range(own: Mapping[str, float], max_spread: float, low: float, high: float) -> tuple[float, float]:
@@ -255,10 +260,9 @@ def best_band(own: Mapping[str, float], profit: Mapping[str, Callable[[np.ndarra
         return dict(own), set()
     lo, hi = band_edge_range(own, max_spread, low, high)
     edges = np.geomspace(lo, hi, points) if hi > lo else np.array([lo])
-    tops = edges * (1 + max_spread)
     total = np.zeros_like(edges)
     for name, p in own.items():
-        total = total + profit[name](np.minimum(np.maximum(np.maximum(edges, low), p), np.minimum(tops, high)))
+        total = total + profit[name](_clip_into_band(p, edges, max_spread, low, high))
     prices = band_prices(own, float(edges[int(np.argmax(total))]), max_spread, low, high)
     return prices, {s for s in own if abs(prices[s] - own[s]) > PRICE_TOLERANCE}
 
