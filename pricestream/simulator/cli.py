@@ -153,9 +153,9 @@ def summarise(reports: list[dict]) -> dict:
         "restock_forecast_ratio": lambda r: r.get("restock_forecast_ratio"),
         "rule_breaks": lambda r: sum((r.get("rule_breaks") or {}).values()),
     }
-    for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
-                "price_changes", *derived):
-        values = [derived[key](r) if key in derived else r[key] for r in reports]
+    for key in ("profit_ratio", "fill_rate", "profit", "oracle_profit", "profit_ratio_given_prices", "avg_on_hand",
+                "stockout_periods", "price_changes", *derived):
+        values = [derived[key](r) if key in derived else r.get(key) for r in reports]
         values = [v for v in values if v is not None]
         if values:
             summary[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values),

@@ -55,6 +55,7 @@ class CompetitorMarket:
         self._period_days = period_ms / DAY_MS
         self._wars = [s for s in sku.shocks if s.kind == "price-war"]
         self._t = -1
+        self._period_start = start_time_ms
         self._states = []
         for spec in sku.competitors:
             offset = int(rng.integers(0, DAY_MS // 60_000)) * 60_000     # a whole minute of the day
@@ -77,7 +78,7 @@ class CompetitorMarket:
         if t != self._t + 1:
             raise ValueError(f"step to period {t}, but the market is at period {self._t}")
         self._t = t
-        period_start = self._start_ms + t * self._period_ms
+        period_start = self._period_start = self._start_ms + t * self._period_ms
         observations = []
         for state in self._states:
             spec = state.spec
@@ -133,15 +134,28 @@ class CompetitorMarket:
         k = -(-first // DAY_MS)                                  # the first one at or after the start
         return 1.0 if k * DAY_MS < first + self._period_ms else 0.0
 
-    def _shown_price(self, state: _State, period_start: int) -> float:
+    def answers(self) -> tuple[tuple[float, float | None, float], ...]:
+        """How the competitors in stock this period would price against a price of ours held long enough
+        for the reactive ones to answer it: per competitor (its own price, before any reaction; the share
+        it undercuts ours by, None when it does not react; its floor). Hashable, for caching; read it with
+        ``cheapest_if_held``. Their own prices do not depend on ours (see the module's docstring)."""
+        return tuple((_to_cents(self._own_price(s, self._period_start), s.spec),
+                      s.spec.react_undercut if s.spec.process == "reactive" else None, s.spec.floor)
+                     for s in self._states if s.in_stock)
+
+    def _own_price(self, state: _State, period_start: int) -> float:
+        """The competitor's price this period before it answers ours: its process, promotions and wars."""
         spec = state.spec
         price = state.normal
         if state.promo_left > 0:
             price *= 1.0 - spec.promo_depth
-        price *= self._war_factor(spec.name, period_start)
-        if spec.process == "reactive" and state.undercut_target is not None:
+        return price * self._war_factor(spec.name, period_start)
+
+    def _shown_price(self, state: _State, period_start: int) -> float:
+        price = self._own_price(state, period_start)
+        if state.spec.process == "reactive" and state.undercut_target is not None:
             price = min(price, state.undercut_target)
-        return _to_cents(price, spec)
+        return _to_cents(price, state.spec)
 
     def _war_factor(self, name: str, period_start: int) -> float:
         factor = 1.0
@@ -158,6 +172,29 @@ class CompetitorMarket:
     def _spell(self, days: float) -> int:
         """Periods a promotion or out-of-stock spell lasts, including this one (at least 1)."""
         return max(1, round(days / self._period_days))
+
+
+def cheapest_if_held(answers: tuple[tuple[float, float | None, float], ...], our_price: float) -> float | None:
+    """The cheapest competitor price in stock once every reactive competitor has answered ``our_price``,
+    held: min(its own price, ours x (1 - undercut)), not below its floor, in cents (as it would show it).
+    ``answers`` is ``CompetitorMarket.answers()``; None when no competitor is in stock.
+
+    >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), 20.0)      # 19.00 undercuts 20.00
+    19.0
+    >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), 12.0)      # the follower stops at 15
+    15.0
+    >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), 30.0)      # above: its own price
+    20.0
+    """
+    prices = []
+    for own, undercut, floor in answers:
+        if undercut is not None:
+            # rounded to cents as it shows it, never below its floor (nor a cent)
+            answer = max(round(our_price * (1.0 - undercut) * 100) / 100,
+                         math.ceil(max(floor, _MIN_PRICE) * 100 - 1e-9) / 100)
+            own = min(own, answer)
+        prices.append(own)
+    return min(prices) if prices else None
 
 
 def _clamp(price: float, spec: CompetitorSpec) -> float:

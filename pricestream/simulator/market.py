@@ -18,7 +18,8 @@ from pricestream.simulator.competitors import CompetitorMarket
 from pricestream.simulator.demand import (
     calendar_factor, expected_sales, expected_sales_binomial, purchase_probability, view_rate,
 )
-from pricestream.simulator.oracle import fluid_lp_bound, oracle_price, segment_oracle_prices, segment_oracle_profit
+from pricestream.simulator.oracle import (fluid_lp_bound, oracle_price, oracle_price_answered, segment_oracle_prices,
+                                          segment_oracle_profit)
 from pricestream.simulator.rule_audit import RuleAudit
 from pricestream.simulator.scenario import DAY_MS, Scenario, SkuSpec
 from schemas.records import SCHEMA_VERSION, CalendarEntry, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order
@@ -32,6 +33,7 @@ class SkuBooks:
     expected_profit: float = 0.0        # sum over periods of (price - cost) x E[sales | price, stock]
     realised_profit: float = 0.0        # (price - cost) x units actually sold
     oracle_profit: float = 0.0
+    oracle_given_prices_profit: float = 0.0     # the oracle that takes competitor prices as they happened
     revenue: float = 0.0
     holding_cost: float = 0.0
     ordering_cost: float = 0.0
@@ -101,6 +103,7 @@ class SkuMarket:
     # a segmented SKU: what each segment is charged (``price`` is then what competitors see: ``watched_price``)
     segment_prices: dict[str, float] = field(default_factory=dict)
     oracle_cache: dict = field(default_factory=dict)    # competitor price -> the segment oracle's prices
+    answered_oracle_cache: dict = field(default_factory=dict)   # competitors' answers -> (price, profit a view)
 
     def next_id(self, kind: str) -> str:
         self.seq += 1
@@ -215,10 +218,17 @@ class Market:
         books.revenue += m.price * sold
         books.price_path.append(m.price)
         books.demand_path.append(rate * q)
-        # the clairvoyant knows this period's true demand and the competitor prices that happened
-        best_price, best_profit = oracle_price(spec, rate, competitor)
-        books.oracle_path.append(best_price)
-        books.oracle_profit += best_profit
+        # the clairvoyant knows this period's true demand and how the competitors would price against
+        # its price (their own prices and how a reactive one answers); the per-view figures are cached
+        # per state of the competitors, which changes a few times a day
+        answers = m.competitors.answers()
+        best = m.answered_oracle_cache.get(answers)
+        if best is None:
+            best = m.answered_oracle_cache[answers] = oracle_price_answered(spec, 1.0, answers)
+        books.oracle_path.append(best[0])
+        books.oracle_profit += rate * best[1]
+        # and the one that takes the competitor prices that happened as given (see oracle_price_answered)
+        books.oracle_given_prices_profit += oracle_price(spec, rate, competitor)[1]
         self._book_period(m, rate, competitor, demand, sold, stock, period_ms)
 
         times = np.sort(m.rng.integers(start, start + period_ms, size=views + sold)) if views else []
@@ -261,7 +271,10 @@ class Market:
         if best is None:
             best = m.oracle_cache[competitor] = segment_oracle_prices(spec, competitor)
         books.oracle_path.append(sum(best[n] * seg.view_share for n, seg in zip(names, spec.segments)))
-        books.oracle_profit += segment_oracle_profit(spec, rate, competitor, best)
+        # (the segment oracle takes the competitor prices that happened as given: both figures are it)
+        segment_profit = segment_oracle_profit(spec, rate, competitor, best)
+        books.oracle_profit += segment_profit
+        books.oracle_given_prices_profit += segment_profit
         self._book_period(m, rate, competitor, demand, sold, stock, period_ms)
 
         events = []
@@ -370,8 +383,8 @@ class Market:
             return
         for m in self.skus.values():
             b = m.books
-            b.oracle_profit = fluid_lp_bound(m.spec, b.rates, b.competitor_path,
-                                             m.spec.initial_on_hand(self.scenario.periods))
+            b.oracle_profit = b.oracle_given_prices_profit = fluid_lp_bound(
+                m.spec, b.rates, b.competitor_path, m.spec.initial_on_hand(self.scenario.periods))
 
 
 def watched_price(m: SkuMarket) -> float:

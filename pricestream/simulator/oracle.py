@@ -18,10 +18,12 @@ import numpy as np
 from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
 from pricestream.domain.pacing import upper_hull
 from pricestream.domain.segments import band_edge_range, band_prices, spread_ok
+from pricestream.simulator.competitors import cheapest_if_held
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.scenario import SkuSpec
 
 GRID_POINTS = 200              # prices on the grid of a continuum (fallback search and the LP)
+PIECE_GRID_POINTS = 24         # per piece of the answered oracle's profit, each unimodal but for cents
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
 
@@ -81,6 +83,73 @@ def oracle_price(sku: SkuSpec, rate: float, competitor_price: float | None) -> t
     candidates = [min(max(p, low), high) for p in candidates] + [low, high]
     best = max(candidates, key=lambda p: expected_profit(sku, p, rate, competitor_price))
     return best, expected_profit(sku, best, rate, competitor_price)
+
+
+def oracle_price_answered(sku: SkuSpec, rate: float, answers: tuple) -> tuple[float, float]:
+    """The price maximising a period's expected profit when the competitors that react answer it, and
+    that expected profit: the clairvoyant that knows the demand *and* how the competitors price.
+
+    ``answers`` (``CompetitorMarket.answers()``) gives each competitor in stock its own price this
+    period and, for a reactive one, its undercut and floor: held at p, the cheapest competitor settles
+    at ``cheapest_if_held(answers, p)``. ``oracle_price`` takes the competitor prices that happened
+    instead, so it scores a cut that a follower would answer as if it would not, and its figure
+    depends on the policy it judges (the follower's prices are the policy's doing). Without a
+    reactive competitor in stock the two are the same.
+
+    Between the prices where the cheapest competitor's answer changes form (a follower's own price
+    and floor, and every other competitor's price, each over 1 - undercut) it is either fixed or
+    follows ours in proportion, so the profit is searched piece by piece (by its closed form for a
+    constant elasticity, else ``grid_golden_argmax``) and the edges themselves are candidates.
+    """
+    if not any(undercut is not None for _, undercut, _ in answers):
+        return oracle_price(sku, rate, min((own for own, _, _ in answers), default=None))
+
+    def profit_of(p: float) -> float:
+        return expected_profit(sku, p, 1.0, cheapest_if_held(answers, p))
+
+    points = allowed_prices(sku)
+    if points:
+        best = max(points, key=lambda p: (profit_of(p), -p))
+        return best, rate * profit_of(best)
+    low, high = price_bounds(sku)
+    # (competitor prices / undercut from the packed answers; the breakpoints of cheapest_if_held in p)
+    level_prices = [own for own, _, _ in answers] + [floor for _, u, floor in answers if u is not None]
+    edges = sorted({low, high} | {x / (1.0 - u) for _, u, _ in answers if u is not None for x in level_prices
+                                  if low < x / (1.0 - u) < high})
+    # a follower shows its answer in cents, so it stays at its own price a half cent below each edge
+    candidates = edges + [(x - 0.005) / (1.0 - u) for _, u, _ in answers if u is not None for x in level_prices
+                          if low < (x - 0.005) / (1.0 - u) < high]
+    purchase = sku.purchase
+    if purchase.form == "constant-elasticity":
+        # in each piece the profit (p - cost) p^k is unimodal with its peak at cost k / (1 + k) (k < -1;
+        # else it rises to the piece's top): k = e where the cheapest competitor is fixed, e + its
+        # cross-elasticity where it follows ours. The peaks clipped into every piece, and the edges
+        stationary = [sku.unit_cost * k / (1.0 + k) for k in (purchase.elasticity,
+                                                               purchase.elasticity + purchase.competitor_elasticity)
+                      if k < -1.0]
+        candidates += [min(max(x, a), b) for a, b in zip(edges, edges[1:]) for x in stationary]
+        # where every view buys (q clipped at 1) the profit rises with the price up to where q drops below 1
+        candidates += [_last_price_all_buy(sku, answers, a, b) for a, b in zip(edges, edges[1:])]
+    else:
+        for a, b in zip(edges, edges[1:]):
+            candidates.append(grid_golden_argmax(profit_of, a, b, points=PIECE_GRID_POINTS))
+    best = max(candidates, key=lambda p: (profit_of(p), -p))
+    return best, rate * profit_of(best)
+
+
+def _last_price_all_buy(sku: SkuSpec, answers: tuple, low: float, high: float) -> float:
+    """The highest price in [low, high] at which every view still buys (q = 1, by bisection), or low
+    when none does: q falls with our price on each piece of ``oracle_price_answered``."""
+    def q_at(p: float) -> float:
+        return purchase_probability(sku.purchase, p, cheapest_if_held(answers, p))
+    if q_at(low) < 1.0:
+        return low
+    if q_at(high) >= 1.0:
+        return high
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if q_at(mid) >= 1.0 else (low, mid)
+    return low
 
 
 def _closed_form_candidates(sku: SkuSpec, competitor_price: float | None) -> list[float] | None:

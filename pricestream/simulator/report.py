@@ -27,6 +27,7 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         per_sku[sku] = {
             "profit": b.expected_profit, "oracle_profit": b.oracle_profit,
             "profit_ratio": safe_ratio(b.expected_profit, b.oracle_profit),
+            "oracle_given_prices_profit": b.oracle_given_prices_profit,
             "realised_profit": b.realised_profit, "revenue": b.revenue,
             "holding_cost": b.holding_cost, "ordering_cost": b.ordering_cost,
             "net_profit": b.realised_profit - b.holding_cost - b.ordering_cost,
@@ -52,6 +53,10 @@ def build_report(scenario: Scenario, market: Market, seed: int | None) -> dict:
         "profit_ratio": safe_ratio(profit, oracle),
         "fill_rate": safe_ratio(sold, demanded),
         "profit": profit, "oracle_profit": oracle,
+        # the oracle that takes the competitor prices of this run as given, as if no competitor answered
+        # its prices (``oracle.oracle_price_answered`` says why it is not the benchmark)
+        "oracle_given_prices_profit": sum(b.oracle_given_prices_profit for b in books),
+        "profit_ratio_given_prices": safe_ratio(profit, sum(b.oracle_given_prices_profit for b in books)),
         "profit_per_period": profit / periods if periods else None,
         "oracle_profit_per_period": oracle / periods if periods else None,
         "realised_profit": sum(b.realised_profit for b in books),
@@ -194,6 +199,10 @@ def format_report(report: dict, policy: str) -> str:
                   f"{r['avg_on_hand']:8.1f} {r['price_changes']:>6} {r['restock_orders']:>8}",
               f"realised profit {r['realised_profit']:.1f}, revenue {r['revenue']:.1f}, holding cost "
               f"{r['holding_cost']:.1f}, ordering cost {r['ordering_cost']:.1f}, net {r['net_profit']:.1f}"]
+    if r.get("oracle_given_prices_profit") is not None and \
+            abs(r["oracle_given_prices_profit"] - r["oracle_profit"]) > 1e-6 * max(1.0, abs(r["oracle_profit"])):
+        lines.append(f"oracle taking this run's competitor prices as given (no competitor answering it): "
+                     f"{r['oracle_given_prices_profit']:.1f}, ratio {_fmt(r['profit_ratio_given_prices'], '.3f')}")
     if r.get("forecast_mae") is not None:
         worst = max((v["forecast_mae_ratio"] for v in r["per_sku"].values() if v["forecast_mae_ratio"]), default=None)
         lines.append(f"forecast MAE {r['forecast_mae']:.4f} per period, {_fmt(r['forecast_mae_ratio'], '.3f')} x the "

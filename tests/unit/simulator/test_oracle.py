@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from pricestream.simulator.competitors import cheapest_if_held
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.oracle import (
-    allowed_prices, expected_profit, fluid_lp_bound, grid_golden_argmax, oracle_price, price_bounds,
+    allowed_prices, expected_profit, fluid_lp_bound, grid_golden_argmax, oracle_price, oracle_price_answered,
+    price_bounds,
 )
 from pricestream.simulator.scenario import InventorySpec, PurchaseSpec, SkuSpec, ViewsSpec, load_scenario
 
@@ -132,3 +134,48 @@ def test_the_oracle_price_is_inside_the_bounds_and_beats_every_grid_price(purcha
     assert profit == pytest.approx(expected_profit(sku, price, rate, competitor))
     for p in np.linspace(lo, hi, 301):
         assert profit >= expected_profit(sku, float(p), rate, competitor) - 1e-9 * max(1.0, abs(profit))
+
+
+# -- the oracle that knows how a reactive competitor answers ----------------------------------------------
+
+def test_against_a_follower_the_oracle_holds_at_the_kink_instead_of_cutting_into_its_answer():
+    # own elasticity -2 (alone, the best price is 20), cross 1.5: along the follower's line demand goes as
+    # p^-0.5, so every cut it answers loses money; it follows at 3 % under ours from its own 30 down to 22
+    sku = _sku(_elastic(-2.0, ce=1.5), low=12.0, high=60.0)
+    answers = ((40.0, None, 20.0), (30.0, 0.03, 22.0))
+    price, profit = oracle_price_answered(sku, 5.0, answers)
+    kink = 30.0 / 0.97
+    assert price == pytest.approx(kink, abs=0.01)
+    assert cheapest_if_held(answers, price) == 30.0
+    # the oracle that takes the follower's 30 as given cuts to 20 and claims more than can be had
+    given_price, given_profit = oracle_price(sku, 5.0, 30.0)
+    assert given_price == pytest.approx(20.0) and given_profit > profit
+    # at 20 the follower answers 19.40, and that price earns less than the kink
+    assert expected_profit(sku, 20.0, 5.0, cheapest_if_held(answers, 20.0)) < profit
+
+
+def test_without_a_reactive_competitor_the_answered_oracle_is_the_plain_one():
+    sku = _sku(_elastic(-2.5, ce=1.0), low=5.0, high=80.0)
+    answers = ((31.0, None, 20.0), (27.5, None, 20.0))
+    assert oracle_price_answered(sku, 3.0, answers) == oracle_price(sku, 3.0, 27.5)
+    assert oracle_price_answered(sku, 3.0, ()) == oracle_price(sku, 3.0, None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(purchase=_purchases, cost=st.floats(0.5, 30.0), width=st.floats(5.0, 80.0),
+       own=st.lists(st.floats(5.0, 80.0), min_size=1, max_size=3), undercut=st.floats(0.0, 0.1),
+       floor_share=st.floats(0.3, 1.0), rate=st.floats(0.01, 100.0))
+def test_the_answered_oracle_is_inside_the_bounds_and_beats_every_grid_price(purchase, cost, width, own, undercut,
+                                                                             floor_share, rate):
+    sku = _sku(purchase, cost=cost, low=cost, high=cost + width)
+    # the last competitor reacts: it undercuts ours, down to its floor
+    answers = tuple((round(p, 2), None, 1.0) for p in own[:-1]) + ((round(own[-1], 2), undercut,
+                                                                     round(own[-1] * floor_share, 2)),)
+    lo, hi = price_bounds(sku)
+    price, profit = oracle_price_answered(sku, rate, answers)
+    assert lo - 1e-9 <= price <= hi + 1e-9
+    assert profit == pytest.approx(expected_profit(sku, price, rate, cheapest_if_held(answers, price)))
+    # within the follower's cent rounding of its answer (a sawtooth of relative height ~ cent / price)
+    slack = 2e-3 * max(1.0, abs(profit))
+    for p in np.linspace(lo, hi, 401):
+        assert profit >= expected_profit(sku, float(p), rate, cheapest_if_held(answers, float(p))) - slack
