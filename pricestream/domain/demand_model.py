@@ -72,6 +72,12 @@ class DemandModel:
     # ticks (from warm-up on): what restocking plans the lead time's demand on. None until warmed up.
     planned_daily_units: tuple[float, float] | None = None
 
+    @property
+    def reach_elasticity_sd(self) -> float:
+        """The elasticity's spread that sets how far from the list price the learned policy prices
+        (``learned_pricing.within_reach``)."""
+        return self.elasticity.elasticity_sd
+
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0,
             prior_elasticity_sd: float = DEFAULT_PRIOR_SD[1],

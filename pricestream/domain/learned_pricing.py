@@ -19,12 +19,15 @@ Every period, per SKU:
    its equally likely arrival times (``arrival_horizons_periods``) and holds the expected units short
    before it lands to the catalogue's service target, the shortage a replenishment cycle may have;
    paced to the mean arrival alone, the shelf ran dry in the late deliveries.
-4. **Competitors who follow us** (``anticipate_competitors``, off by default). The conversion at each
+4. **Competitors who follow us** (``anticipate_competitors``, on by default). The conversion at each
    candidate is taken at the price where the cheapest competitor would settle if we held it, under the
    kinked response learned per SKU (``competitor_response.KinkedResponse``: ``min(its own level,
    ratio x our price)``): a cut it answers gains only the own-price effect net of the cross-price one,
    so the policy does not cut below the kink just to drag the competitor down.
-5. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
+5. **Within reach of the list price** (``within_reach``): only candidates where the demand is known
+   about as well as ``REACH_LOG_DEMAND`` says, widening as the elasticity sharpens; stock pacing may
+   still raise the price past it.
+6. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
    when it differs; ``stock-pacing`` and ``competitor-cap`` when they bound; the guardrails (applied
    after, by the engine) add their own. The numbers behind the choice travel with it.
 """
@@ -46,6 +49,7 @@ from schemas.records import CatalogEntry
 
 GRID_POINTS = 64                      # candidate prices across the bounds: steps of about 1 % or less
 PACING_VIEWS_MAX_PERIODS = 24 * 14    # views are forecast this far at most; beyond, at the same mean rate
+REACH_LOG_DEMAND = 0.1               # see within_reach: how far demand may be off where the policy prices
 ARRIVAL_POINTS = 16                   # equally likely arrival times an open order is paced over: to its 97th %
 
 
@@ -71,24 +75,34 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     # views per period: the next period's, or the mean over the stock's horizon when pacing
     span = max(1, math.ceil(min(horizon, PACING_VIEWS_MAX_PERIODS))) if paced_stock else 1
     views_per_period = demand.expected_views(span)[0] / span
-
-    margins = prices - entry.unit_cost
-    rng = exploration_rng(params.seed, ctx.sku, ctx.now_ms)
-    # optionally, where the cheapest competitor would settle at each candidate: a cut they answer gains
-    # less. Off by default: the oracle the policy is judged against takes competitor prices as given
     response, kink = demand.competitor_response, demand.competitor_kink
-    settled = kink.settled_competitor_price(competitor, prices) if params.anticipate_competitors else competitor
-    drawn_units = views_per_period * demand.conversion_draw(prices, settled, rng)
-    mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
     arrivals = arrival_horizons_periods(ctx) if paced_stock else None
-    if arrivals is None:
-        drawn_k, paced = paced_choice(drawn_units, margins * drawn_units, capacity)
-        mean_k, _ = paced_choice(mean_units, margins * mean_units, capacity)
-    else:       # an open order whose arrival is uncertain: paced across its spread, to the service target
-        def choose(units):
-            return paced_choice_until_uncertain(units, margins, ctx.on_hand, arrivals, entry.service_level,
-                                                entry.service_kind, ctx.arriving_units)
-        (drawn_k, paced), (mean_k, _) = choose(drawn_units), choose(mean_units)
+
+    def choose(prices: np.ndarray):
+        """(drawn index, posterior mean's index, whether the stock bound, mean units) over ``prices``."""
+        margins = prices - entry.unit_cost
+        # optionally, where the cheapest competitor would settle at each candidate: a cut it answers
+        # gains less (the oracle counts its answer too)
+        settled = kink.settled_competitor_price(competitor, prices) if params.anticipate_competitors else competitor
+        drawn_units = views_per_period * demand.conversion_draw(prices, settled, exploration_rng(
+            params.seed, ctx.sku, ctx.now_ms))
+        mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
+        if arrivals is None:
+            (drawn_k, paced), (mean_k, _) = (paced_choice(u, margins * u, capacity) for u in (drawn_units, mean_units))
+        else:   # an open order whose arrival is uncertain: paced across its spread, to the service target
+            (drawn_k, paced), (mean_k, _) = (
+                paced_choice_until_uncertain(u, margins, ctx.on_hand, arrivals, entry.service_level,
+                                             entry.service_kind, ctx.arriving_units) for u in (drawn_units, mean_units))
+        return drawn_k, mean_k, paced, mean_units
+
+    in_reach, reach = within_reach(prices, entry.list_price, demand.reach_elasticity_sd)
+    drawn_k, mean_k, paced, mean_units = choose(in_reach)
+    if paced and prices[-1] > in_reach[-1]:
+        # short of stock: pacing may raise the price past the reach, since a price raised to make the
+        # stock last sells units that would otherwise run out, whatever the demand at it turns out to be
+        in_reach = prices[prices >= in_reach[0]]
+        drawn_k, mean_k, paced, mean_units = choose(in_reach)
+    prices = in_reach
 
     price = float(prices[drawn_k])
     reason = "demand-optimal" if drawn_k == mean_k else "exploration"
@@ -101,6 +115,7 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     inputs = {
         "elasticity": est.elasticity, "elasticity_sd": est.elasticity_sd, "cross_elasticity": est.mean[2],
         "optimal_price": float(prices[mean_k]), "expected_units_old": units_old, "expected_units_new": units_new,
+        "reach": reach,
         "competitor_price": competitor, "competitor_follow": response.follow(), "competitor_cap": cap,
         "competitor_follow_ratio": kink.ratio(),
         "competitor_level": None if competitor is None or kink.ratio() is None else kink.level(competitor),
@@ -110,6 +125,41 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         "pacing_late_arrival_periods": None if arrivals is None else arrivals[-1],
     }
     return PriceProposal(price, reason, inputs, tuple(more_reasons))
+
+
+def within_reach(prices: np.ndarray, list_price: float, elasticity_sd: float) -> tuple[np.ndarray, float]:
+    """The candidates no further from the list price than the elasticity is known for, and that reach:
+    |log(p / list)| <= ``REACH_LOG_DEMAND`` / sd(elasticity). At that distance the elasticity's own
+    uncertainty moves the demand predicted by about ``REACH_LOG_DEMAND`` (one sd, in log units), so a
+    price is only chosen where the model's view of demand is about that good. The list price is the
+    shop's own, the one price its demand is known at before any is learned; a posterior draw far from it
+    is mostly the prior speaking, and a competitor who follows our cuts makes a wrong one costly. The
+    reach widens as the elasticity sharpens (sd 1, the pooled prior: 10 %; sd 0.25: 40 %). The nearest
+    candidate on each side of the list price is always in reach, so the price can move and be learned.
+
+    >>> p, reach = within_reach(np.array([7.0, 8.0, 9.5, 10.0, 10.5, 13.0]), 10.0, 1.0)
+    >>> p.tolist(), round(reach, 2)
+    ([9.5, 10.0, 10.5], 0.1)
+    >>> within_reach(np.array([7.0, 8.0, 9.5, 10.0, 10.5, 13.0]), 10.0, 0.25)[0].tolist()
+    [7.0, 8.0, 9.5, 10.0, 10.5, 13.0]
+    >>> within_reach(np.array([8.0, 13.0, 20.0]), 10.0, 1.0)[0].tolist()     # a ladder: its two nearest rungs
+    [8.0, 13.0]
+    >>> within_reach(np.array([20.0, 30.0]), 10.0, 1.0)[0].tolist()          # all above the list price
+    [20.0]
+    """
+    reach = REACH_LOG_DEMAND / max(elasticity_sd, 1e-9)
+    log_distance = np.log(prices / list_price)
+    near = np.abs(log_distance) <= reach + 1e-12
+    # the nearest candidate on each side is always in reach: a ladder of price points wider apart than
+    # the reach would otherwise hold the list price, never learn, and never widen it
+    below, above = np.flatnonzero(log_distance < 0), np.flatnonzero(log_distance > 0)
+    if below.size:
+        near[below[-1]] = True
+    if above.size:
+        near[above[0]] = True
+    if not near.any():
+        near[int(np.argmin(np.abs(log_distance)))] = True
+    return prices[near], reach
 
 
 def candidate_prices(entry: CatalogEntry, current_price: float | None) -> np.ndarray:

@@ -92,11 +92,12 @@ class SegmentedDemand:
         cov = self.covariance() if cov is None else cov
         return math.sqrt(max(float(x @ cov @ x), 0.0))
 
-    def conversions(self, i: int, prices: np.ndarray, competitor_price: float | None,
-                    theta: np.ndarray | None = None) -> np.ndarray:
-        """Units per view in segment i at each of ``prices`` (at most 1)."""
+    def conversions(self, i: int, prices: np.ndarray, competitor_price, theta: np.ndarray | None = None,
+                    ) -> np.ndarray:
+        """Units per view in segment i at each of ``prices`` (at most 1); ``competitor_price`` is one price,
+        one per candidate (where a follower would settle at each), or None."""
         a, e, g = self.coefficients(i, theta)
-        c = 0.0 if competitor_price is None else math.log(competitor_price / self.reference_price)
+        c = 0.0 if competitor_price is None else np.log(np.asarray(competitor_price, dtype=float) / self.reference_price)
         eta = a + e * np.log(prices / self.reference_price) + g * c
         return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
 
@@ -169,6 +170,9 @@ class SegmentDemand:
         self._i = segments.names.index(name)
         a, e, g = segments.coefficients(self._i)
         self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, cov), [a, e, g])
+        # how far from the list price demand is known: the SKU's, learned from every segment's sales
+        # (a segment's own deviation from it narrows only with that segment's; the price level does not)
+        self.reach_elasticity_sd = sku_demand.reach_elasticity_sd
         self.views = sku_demand.views
         self.period_ms = sku_demand.period_ms
         self.competitor_response = sku_demand.competitor_response

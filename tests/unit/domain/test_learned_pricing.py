@@ -68,6 +68,19 @@ def test_exploration_shrinks_as_the_elasticity_sharpens():
     assert sharp < 0.02        # the grid's resolution: neighbouring candidates are ~1.5 % apart
 
 
+def test_the_price_stays_within_reach_of_the_list_price_until_the_elasticity_is_known():
+    # the posterior says -3 (optimum 15, 29 % under the list price of 20): with sd 1 (the prior's spread)
+    # no draw may leave 10 % of the list price, with sd 0.25 the reach is 40 % and the optimum is let in
+    for sd, reach in ((1.0, 0.1), (0.5, 0.2)):
+        chosen = [learned_policy(context(wide_entry(), demand_model(20.0, -3.0, sd=sd), now=t * HOUR_MS),
+                                 PolicyParams(seed=7)) for t in range(10, 60)]
+        assert all(abs(math.log(p.price / 20.0)) <= reach + 1e-9 for p in chosen)
+        assert all(p.inputs["reach"] == reach for p in chosen)
+        assert min(p.price for p in chosen) < 20.0 * math.exp(-0.8 * reach)     # and it uses that room
+    sharp = learned_policy(context(wide_entry(), demand_model(20.0, -3.0, sd=0.25)), PolicyParams(seed=7))
+    assert sharp.price < 17.0
+
+
 def test_the_same_input_and_seed_give_the_same_price_and_other_seeds_explore_differently():
     model = demand_model(20.0, -2.5, sd=0.8)
     ctx = context(wide_entry(), model)
@@ -86,6 +99,15 @@ def test_stock_short_of_demand_until_the_season_ends_raises_the_price():
     assert "stock-pacing" in short.more_reasons and "stock-pacing" not in free.more_reasons
     assert short.price > 1.5 * free.price
     assert short.inputs["pacing_capacity"] == 1.0
+
+
+def test_pacing_may_raise_the_price_past_the_reach_of_a_young_model():
+    entry = wide_entry(restock_enabled=False, sell_until_ms=110 * HOUR_MS)
+    model = demand_model(20.0, -3.0, sd=1.0, views=100)         # reach: 10 % around the list price of 20
+    free = learned_policy(context(entry, model, on_hand=1e6), PolicyParams())
+    short = learned_policy(context(entry, model, on_hand=30), PolicyParams())
+    assert abs(math.log(free.price / 20.0)) <= 0.1 + 1e-9
+    assert "stock-pacing" in short.more_reasons and short.price > 20.0 * math.exp(0.1) + 1e-9
 
 
 def test_an_open_order_bounds_the_pacing_horizon_when_restocking_is_on():
@@ -221,7 +243,7 @@ def test_anticipating_a_competitor_who_follows_us_keeps_the_price_higher():
     kink.regime, kink.free_log_level = "following", math.log(1000.0)
     rivals = {"a": CompetitorQuote(20.0, True, 0)}
     ctx = context(wide_entry(), model, competitors=rivals)
-    myopic = learned_policy(ctx, PolicyParams())
+    myopic = learned_policy(ctx, PolicyParams(anticipate_competitors=False))
     anticipating = learned_policy(ctx, PolicyParams(anticipate_competitors=True))
     assert abs(myopic.price - 15.0) / 15.0 < 0.02     # the rival's price taken as given: p* = 15
     # if the rival follows, our effective elasticity is -3 + 1.5 = -1.5: p* = 10 x 1.5 / 0.5 = 30
@@ -237,7 +259,7 @@ def test_with_a_follower_the_policy_does_not_cut_below_the_kink_to_drag_the_comp
     kink.regime, kink.free_log_level = "free", math.log(20.0)
     rivals = {"a": CompetitorQuote(20.0, True, 0)}
     ctx = context(wide_entry(), model, competitors=rivals)
-    myopic = learned_policy(ctx, PolicyParams())
+    myopic = learned_policy(ctx, PolicyParams(anticipate_competitors=False))
     anticipating = learned_policy(ctx, PolicyParams(anticipate_competitors=True))
     assert abs(myopic.price - 15.0) / 15.0 < 0.02     # the rival's 20 taken as given: p* = 15
     # below the kink 20 / 0.96 = 20.83 a cut is answered: the elasticity there is -1.5, whose optimum (30)

@@ -193,6 +193,8 @@ def test_the_spread_band_sits_where_the_segments_earn_most_together():
     segments.prior_mean = list(segments.mean)
     segments.precision = (np.eye(8) * 1e9).tolist()     # known: the draw is the mean
     segments.shares = [0.8, 0.1, 0.1]
+    # and the SKU's own, so its prices may go anywhere (learned_pricing.within_reach)
+    state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()
     state, _ = tick(engine, state, [], 2 * HOUR)
     prices = state.segment_prices
     assert spread_ok(list(prices.values()), 0.5)
