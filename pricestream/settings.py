@@ -98,10 +98,10 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
                 "competitor-match: fraction below the cheapest in-stock competitor (0 matches)."),
     SettingSpec("pricing_seed", "PRICESTREAM_PRICING_SEED", "0",
                 "learned: seed of the exploration draws (per SKU and tick), so a replay gives the same prices."),
-    SettingSpec("anticipate_competitors", "PRICESTREAM_ANTICIPATE_COMPETITORS", "false",
+    SettingSpec("anticipate_competitors", "PRICESTREAM_ANTICIPATE_COMPETITORS", "true",
                 "learned: price for where the cheapest competitor settles if it follows our moves (learned per "
-                "SKU), not for its price now. Earns more against competitors who answer cuts, but departs "
-                "from the per-period optimum the oracle measures."),
+                "SKU), not for its price now, as the simulator's oracle does. false: take its price now as "
+                "given."),
     SettingSpec("experiment_challenger", "PRICESTREAM_EXPERIMENT_CHALLENGER", "",
                 "Champion/challenger: a second pricing policy that decides a share of the SKUs (chosen by a "
                 "stable hash) while PRICESTREAM_PRICING_POLICY, the champion, decides the rest. Empty: no "

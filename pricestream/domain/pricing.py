@@ -60,7 +60,7 @@ class PolicyParams:
     markup: float = 0.35
     undercut: float = 0.01
     seed: int = 0              # of the learned policy's exploration draws: same input and seed, same prices
-    anticipate_competitors: bool = False   # learned: price for where a competitor who follows us settles
+    anticipate_competitors: bool = True    # learned: price for where a competitor who follows us settles
 
 
 PricingPolicy = Callable[[PricingContext, PolicyParams], PriceProposal]
