@@ -2,7 +2,9 @@
 
 * ``oracle_price``: in one period, the price maximising expected profit ``(p - cost) x rate x q(p, c)``
   over the allowed prices within the hard bounds (stock ignored; the max step and the minimum time
-  between changes do not bind the oracle). Used by the ``unlimited-stock`` oracle, period by period.
+  between changes do not bind the oracle), with the competitor prices taken as given.
+* ``oracle_price_answered``: the same, with the competitors' own prices and the reactive one's rule,
+  so its answer to the price counts. Used by the ``unlimited-stock`` oracle, period by period.
 * ``fluid_lp_bound``: with a finite stock and no restocking, the deterministic (fluid) LP upper bound
   on expected profit over the horizon (``fluid-lp`` oracle; Ferreira, Simchi-Levi & Wang 2018).
 """
