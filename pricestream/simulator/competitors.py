@@ -39,6 +39,7 @@ class _State:
     out_left: int = 0                   # periods of the running out-of-stock spell still to go
     undercut_target: float | None = None   # reactive: our price x (1 - undercut) at its last reaction
     price: float = 0.0                  # shown price this period
+    own_price: float = 0.0              # what it would show this period without answering ours (cents)
     in_stock: bool = True
 
 
@@ -55,7 +56,6 @@ class CompetitorMarket:
         self._period_days = period_ms / DAY_MS
         self._wars = [s for s in sku.shocks if s.kind == "price-war"]
         self._t = -1
-        self._period_start = start_time_ms
         self._states = []
         for spec in sku.competitors:
             offset = int(rng.integers(0, DAY_MS // 60_000)) * 60_000     # a whole minute of the day
@@ -78,7 +78,7 @@ class CompetitorMarket:
         if t != self._t + 1:
             raise ValueError(f"step to period {t}, but the market is at period {self._t}")
         self._t = t
-        period_start = self._period_start = self._start_ms + t * self._period_ms
+        period_start = self._start_ms + t * self._period_ms
         observations = []
         for state in self._states:
             spec = state.spec
@@ -139,23 +139,20 @@ class CompetitorMarket:
         for the reactive ones to answer it: per competitor (its own price, before any reaction; the share
         it undercuts ours by, None when it does not react; its floor). Hashable, for caching; read it with
         ``cheapest_if_held``. Their own prices do not depend on ours (see the module's docstring)."""
-        return tuple((_to_cents(self._own_price(s, self._period_start), s.spec),
-                      s.spec.react_undercut if s.spec.process == "reactive" else None, s.spec.floor)
+        return tuple((s.own_price, s.spec.react_undercut if s.spec.process == "reactive" else None, s.spec.floor)
                      for s in self._states if s.in_stock)
 
-    def _own_price(self, state: _State, period_start: int) -> float:
-        """The competitor's price this period before it answers ours: its process, promotions and wars."""
+    def _shown_price(self, state: _State, period_start: int) -> float:
+        """The price shown this period; its own price, before any answer to ours, is kept in the state."""
         spec = state.spec
         price = state.normal
         if state.promo_left > 0:
             price *= 1.0 - spec.promo_depth
-        return price * self._war_factor(spec.name, period_start)
-
-    def _shown_price(self, state: _State, period_start: int) -> float:
-        price = self._own_price(state, period_start)
-        if state.spec.process == "reactive" and state.undercut_target is not None:
+        price *= self._war_factor(spec.name, period_start)
+        state.own_price = _to_cents(price, spec)
+        if spec.process == "reactive" and state.undercut_target is not None:
             price = min(price, state.undercut_target)
-        return _to_cents(price, state.spec)
+        return _to_cents(price, spec)
 
     def _war_factor(self, name: str, period_start: int) -> float:
         factor = 1.0

@@ -114,13 +114,12 @@ def oracle_price_answered(sku: SkuSpec, rate: float, answers: tuple) -> tuple[fl
         best = max(points, key=lambda p: (profit_of(p), -p))
         return best, rate * profit_of(best)
     low, high = price_bounds(sku)
-    # (competitor prices / undercut from the packed answers; the breakpoints of cheapest_if_held in p)
-    level_prices = [own for own, _, _ in answers] + [floor for _, u, floor in answers if u is not None]
-    edges = sorted({low, high} | {x / (1.0 - u) for _, u, _ in answers if u is not None for x in level_prices
-                                  if low < x / (1.0 - u) < high})
-    # a follower shows its answer in cents, so it stays at its own price a half cent below each edge
-    candidates = edges + [(x - 0.005) / (1.0 - u) for _, u, _ in answers if u is not None for x in level_prices
-                          if low < (x - 0.005) / (1.0 - u) < high]
+    # the breakpoints of cheapest_if_held in p: every competitor price and follower floor over 1 - undercut;
+    # a follower shows its answer in cents, so it stays at its own price a half cent below each of them
+    levels = [own for own, _, _ in answers] + [floor for _, u, floor in answers if u is not None]
+    undercuts = [u for _, u, _ in answers if u is not None]
+    edges = sorted({low, high} | {x / (1.0 - u) for u in undercuts for x in levels if low < x / (1.0 - u) < high})
+    candidates = edges + [p for u in undercuts for x in levels if low < (p := (x - 0.005) / (1.0 - u)) < high]
     purchase = sku.purchase
     if purchase.form == "constant-elasticity":
         # in each piece the profit (p - cost) p^k is unimodal with its peak at cost k / (1 + k) (k < -1;
