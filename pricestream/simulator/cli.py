@@ -142,6 +142,8 @@ def summarise(reports: list[dict]) -> dict:
             (v["forecast_mae_ratio"] for v in r["per_sku"].values() if v.get("forecast_mae_ratio")), default=None),
         "elasticity_within_0_3_share": lambda r: (r.get("elasticity_within_0_3") or {}).get("share"),
         "elasticity_coverage_95": lambda r: (r.get("elasticity_within_0_3") or {}).get("coverage"),
+        "elasticity_sd_floor_median": lambda r: (r.get("elasticity_within_0_3") or {}).get("median_sd_floor"),
+        "elasticity_identify_cost_share": lambda r: (r.get("elasticity_within_0_3") or {}).get("identify_cost_share"),
         "peak_forecast_mae": lambda r: (r.get("peaks") or {}).get("forecast_mae"),
         "peak_forecast_mae_ratio": lambda r: (r.get("peaks") or {}).get("forecast_mae_ratio"),
         "peak_forecast_error_vs_truth": lambda r: (r.get("peaks") or {}).get("forecast_error_vs_truth"),

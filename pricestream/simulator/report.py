@@ -15,6 +15,7 @@ from pricestream.simulator.market import Market, safe_ratio
 from pricestream.simulator.scenario import DAY_MS, Scenario
 
 PRICE_VARIED_LOG_STD = 0.02     # our price moved by about 2 % or more over the run
+IDENTIFIED_SD = 0.3 / 1.96      # an elasticity known to within 0.3 at 95 %
 
 TOP_LEVEL_KEYS = ("profit_ratio", "fill_rate", "profit", "oracle_profit", "avg_on_hand", "stockout_periods",
                   "price_changes", "restock_orders", "per_sku")
@@ -148,7 +149,39 @@ def _elasticity_figures(m) -> dict:
     varied = len(prices) > 1 and statistics.pstdev(math.log(p) for p in prices) >= PRICE_VARIED_LOG_STD
     return {"elasticity_estimate": last.get("elasticity"), "elasticity_sd": last.get("elasticity_sd"),
             "elasticity_true": true_elasticity(m.spec, prices, m.books.competitor_path),
+            "elasticity_sd_floor": elasticity_sd_floor(m.spec, m.books),
+            "identify_cost_share": identify_cost_share(m.spec, m.books),
             "price_varied": varied, "forecast_model": last.get("forecast_model")}
+
+
+def elasticity_sd_floor(spec, b) -> float | None:
+    """The smallest standard deviation any unbiased estimate of the elasticity could have from this run's
+    sales, given the prices it charged: the Cramer-Rao bound of the log-log Poisson model
+    (``domain.elasticity``) with the true expected demand of each period, the level and the competitor's
+    cross-elasticity unknown, as the engine's are. Only our own price's variation, apart from the
+    competitor's, identifies it: a price that stays put, or moves with the competitor, leaves it wide.
+    Periods that began with an empty shelf are left out (their sales say nothing of the price). None for
+    a segmented SKU, or when the prices never moved."""
+    if spec.segments or not b.price_path:
+        return None
+    ref = spec.purchase.reference_price or spec.list_price
+    rows = [(lam, math.log(p / ref), 0.0 if c is None else math.log(c / ref))
+            for lam, p, c, stock in zip(b.demand_path, b.price_path, b.competitor_path, b.on_hand_path)
+            if stock > 0 and lam > 0 and p > 0]
+    if not rows:
+        return None
+    lam = np.array([r[0] for r in rows])
+    x = np.array([[1.0, r[1], r[2]] for r in rows])
+    if _weighted_variance(x[:, 1], lam) < 1e-12:
+        return None           # our price never moved in the periods that count
+    if _weighted_variance(x[:, 2], lam) < 1e-12:
+        x = x[:, :2]          # a competitor that never moved (or none) confounds only the level
+    information = (x * lam[:, None]).T @ x
+    try:
+        variance = float(np.linalg.inv(information)[1, 1])
+    except np.linalg.LinAlgError:
+        return None
+    return math.sqrt(variance) if variance > 0 and math.isfinite(variance) else None
 
 
 def true_elasticity(spec, prices: list[float], competitors: list) -> float | None:
@@ -168,6 +201,37 @@ def true_elasticity(spec, prices: list[float], competitors: list) -> float | Non
     return None
 
 
+def _weighted_variance(values: np.ndarray, weights: np.ndarray) -> float:
+    return float(np.average((values - np.average(values, weights=weights)) ** 2, weights=weights))
+
+
+def identify_cost_share(spec, b) -> float | None:
+    """About what share of its best profit a constant-elasticity SKU would give up to vary its price
+    enough for the elasticity's Cramer-Rao floor to reach ``IDENTIFIED_SD`` over this run's units. The
+    cheapest such variation is two prices d either side of the optimum in log, half the time each:
+    log(price) then has variance d^2, which teaches units x d^2, so d = 1 / (IDENTIFIED_SD sqrt(units));
+    with p* = cost e / (1 + e), the profit at p* e^x over its best is (k e^((1+e)x) - e^(ex)) / (k - 1),
+    k = e / (1 + e). A lower bound on the cost: variation that moves with the competitor's teaches less.
+    None for other demand forms, or e >= -1 (no interior optimum).
+
+    >>> from types import SimpleNamespace as NS
+    >>> spec = NS(segments=(), purchase=NS(form="constant-elasticity", elasticity=-2.0))
+    >>> round(identify_cost_share(spec, NS(demand_path=[1.0] * 1000)), 4)     # 1000 units: d = 0.207
+    0.0438
+    """
+    purchase = spec.purchase
+    units = sum(b.demand_path)
+    if spec.segments or purchase.form != "constant-elasticity" or purchase.elasticity >= -1.0 or units <= 0:
+        return None
+    e = purchase.elasticity
+    k = e / (1.0 + e)
+    d = 1.0 / (IDENTIFIED_SD * math.sqrt(units))
+
+    def relative_profit(x: float) -> float:
+        return (k * math.exp((1.0 + e) * x) - math.exp(e * x)) / (k - 1.0)
+    return min(1.0, max(0.0, 1.0 - (relative_profit(d) + relative_profit(-d)) / 2.0))
+
+
 def _elasticity_summary(per_sku: dict) -> dict:
     judged = {s: r for s, r in per_sku.items() if r["price_varied"] and r["elasticity_true"] is not None
               and r["elasticity_estimate"] is not None}
@@ -175,9 +239,22 @@ def _elasticity_summary(per_sku: dict) -> dict:
     # an honest spread covers the truth about 95 % of the time at 1.96 posterior sd
     covered = [s for s, r in judged.items() if r["elasticity_sd"] is not None
                and abs(r["elasticity_estimate"] - r["elasticity_true"]) <= 1.96 * r["elasticity_sd"]]
+    # the SKUs whose prices could teach the elasticity to within 0.3 at 95 %: an information floor of at
+    # most 0.3 / 1.96 (``elasticity_sd_floor``); the others' prices did not vary enough for any estimate
+    identifiable = [s for s, r in judged.items() if r.get("elasticity_sd_floor") is not None
+                    and r["elasticity_sd_floor"] <= IDENTIFIED_SD]
     return {"skus_whose_price_varied": len(judged), "within": len(within),
             "share": safe_ratio(len(within), len(judged)),
-            "covered_by_95pct_interval": len(covered), "coverage": safe_ratio(len(covered), len(judged))}
+            "covered_by_95pct_interval": len(covered), "coverage": safe_ratio(len(covered), len(judged)),
+            "median_sd_floor": statistics.median(r["elasticity_sd_floor"] for r in judged.values())
+            if judged and all(r.get("elasticity_sd_floor") is not None for r in judged.values()) else None,
+            "identifiable": len(identifiable),
+            "identifiable_within": sum(1 for s in identifiable if s in within),
+            # what learning every judged SKU's elasticity that well would cost, weighted by the oracle's profit
+            "identify_cost_share": safe_ratio(
+                sum(r["identify_cost_share"] * r["oracle_profit"] for r in judged.values()
+                    if r.get("identify_cost_share") is not None),
+                sum(r["oracle_profit"] for r in judged.values() if r.get("identify_cost_share") is not None))}
 
 
 def _fmt(x, spec: str = ".1f") -> str:
@@ -231,6 +308,13 @@ def format_report(report: dict, policy: str) -> str:
     if el and el["skus_whose_price_varied"]:
         lines.append(f"elasticity: {el['within']} of {el['skus_whose_price_varied']} SKUs whose price varied within "
                      f"0.3 of the truth; {el['covered_by_95pct_interval']} inside their 95 % interval")
+        if el.get("median_sd_floor") is not None:
+            lines.append(f"  the prices charged could teach it to within 0.3 (Cramer-Rao floor <= {IDENTIFIED_SD:.3f}) "
+                         f"for {el['identifiable']} of them ({el['identifiable_within']} within); median floor "
+                         f"{el['median_sd_floor']:.2f}")
+        if el.get("identify_cost_share") is not None:
+            lines.append(f"  prices varied enough to teach each to within 0.3 would cost about "
+                         f"{100 * el['identify_cost_share']:.1f} % of the oracle's profit (at least)")
     if r.get("experiment"):
         lines.append(format_experiment(r["experiment"], policy))
     return "\n".join(lines)
