@@ -18,8 +18,10 @@ from pricestream.simulator.competitors import CompetitorMarket
 from pricestream.simulator.demand import (
     calendar_factor, expected_sales, expected_sales_binomial, purchase_probability, view_rate,
 )
-from pricestream.simulator.oracle import (fluid_lp_bound, oracle_price, oracle_price_answered, segment_oracle_prices,
-                                          segment_oracle_profit)
+from pricestream.simulator.oracle import (
+    fluid_lp_bound, oracle_price, oracle_price_answered, segment_oracle_answered, segment_oracle_prices,
+    segment_oracle_profit,
+)
 from pricestream.simulator.rule_audit import RuleAudit
 from pricestream.simulator.scenario import DAY_MS, Scenario, SkuSpec
 from schemas.records import SCHEMA_VERSION, CalendarEntry, CatalogEntry, Click, CompetitorPrice, InventoryEvent, Order
@@ -103,7 +105,8 @@ class SkuMarket:
     # a segmented SKU: what each segment is charged (``price`` is then what competitors see: ``watched_price``)
     segment_prices: dict[str, float] = field(default_factory=dict)
     oracle_cache: dict = field(default_factory=dict)    # competitor price -> the segment oracle's prices
-    answered_oracle_cache: dict = field(default_factory=dict)   # competitors' answers -> (price, profit a view)
+    # competitors' answers -> (price, profit a view); a segmented SKU's: (prices per segment, profit a view)
+    answered_oracle_cache: dict = field(default_factory=dict)
 
     def next_id(self, kind: str) -> str:
         self.seq += 1
@@ -267,14 +270,19 @@ class Market:
         # the price drawn: the segments' mean weighted by their views
         books.price_path.append(float(rates @ prices / rates.sum()) if rates.sum() > 0 else float(prices.mean()))
         books.demand_path.append(float(lam.sum()))
-        best = m.oracle_cache.get(competitor)
-        if best is None:
-            best = m.oracle_cache[competitor] = segment_oracle_prices(spec, competitor)
+        # the oracle whose watched price the reacting competitor answers (as for one price), and the one
+        # that takes the competitor prices of this run as given
+        answers = m.competitors.answers()
+        answered = m.answered_oracle_cache.get(answers)
+        if answered is None:
+            answered = m.answered_oracle_cache[answers] = segment_oracle_answered(spec, answers)
+        best, profit_a_view = answered
         books.oracle_path.append(sum(best[n] * seg.view_share for n, seg in zip(names, spec.segments)))
-        # (the segment oracle takes the competitor prices that happened as given: both figures are it)
-        segment_profit = segment_oracle_profit(spec, rate, competitor, best)
-        books.oracle_profit += segment_profit
-        books.oracle_given_prices_profit += segment_profit
+        books.oracle_profit += rate * profit_a_view
+        given = m.oracle_cache.get(competitor)
+        if given is None:
+            given = m.oracle_cache[competitor] = segment_oracle_prices(spec, competitor)
+        books.oracle_given_prices_profit += segment_oracle_profit(spec, rate, competitor, given)
         self._book_period(m, rate, competitor, demand, sold, stock, period_ms)
 
         events = []

@@ -5,6 +5,8 @@
   between changes do not bind the oracle), with the competitor prices taken as given.
 * ``oracle_price_answered``: the same, with the competitors' own prices and the reactive one's rule,
   so its answer to the price counts. Used by the ``unlimited-stock`` oracle, period by period.
+* ``segment_oracle_answered``: a segmented SKU's prices, one per segment, with the competitors'
+  answers to the price they watch; ``segment_oracle_prices`` takes the competitor prices as given.
 * ``fluid_lp_bound``: with a finite stock and no restocking, the deterministic (fluid) LP upper bound
   on expected profit over the horizon (``fluid-lp`` oracle; Ferreira, Simchi-Levi & Wang 2018).
 """
@@ -26,6 +28,8 @@ from pricestream.simulator.scenario import SkuSpec
 
 GRID_POINTS = 200              # prices on the grid of a continuum (fallback search and the LP)
 PIECE_GRID_POINTS = 24         # per piece of the answered oracle's profit, each unimodal but for cents
+WATCHED_GRID_POINTS = 240      # the segment oracle's watched prices across the bounds: steps under 0.5 %
+BAND_GRID_POINTS = 33          # and band positions around each: steps of 1/32 of the spread
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
 
@@ -114,12 +118,9 @@ def oracle_price_answered(sku: SkuSpec, rate: float, answers: tuple) -> tuple[fl
         best = max(points, key=lambda p: (profit_of(p), -p))
         return best, rate * profit_of(best)
     low, high = price_bounds(sku)
-    # the breakpoints of cheapest_if_held in p: every competitor price and follower floor over 1 - undercut;
-    # a follower shows its answer in cents, so it stays at its own price a half cent below each of them
-    levels = [own for own, _, _ in answers] + [floor for _, u, floor in answers if u is not None]
-    undercuts = [u for _, u, _ in answers if u is not None]
-    edges = sorted({low, high} | {x / (1.0 - u) for u in undercuts for x in levels if low < x / (1.0 - u) < high})
-    candidates = edges + [p for u in undercuts for x in levels if low < (p := (x - 0.005) / (1.0 - u)) < high]
+    kinks, just_below = _answer_breakpoints(answers, low, high)
+    edges = sorted({low, high} | set(kinks))
+    candidates = edges + just_below
     purchase = sku.purchase
     if purchase.form == "constant-elasticity":
         # in each piece the profit (p - cost) p^k is unimodal with its peak at cost k / (1 + k) (k < -1;
@@ -239,6 +240,111 @@ def segment_oracle_prices(sku: SkuSpec, competitor_price: float | None) -> dict[
 
     lo_edge, hi_edge = (math.log(x) for x in band_edge_range(own, spread, low, high))
     return band_prices(own, math.exp(grid_golden_argmax(profit_at, lo_edge, hi_edge, points=60)), spread, low, high)
+
+
+def segment_oracle_answered(sku: SkuSpec, answers: tuple) -> tuple[dict[str, float], float]:
+    """A segmented SKU's best prices when the reactive competitors answer the price they watch (the
+    ``watched_segment``'s, else the lowest), and their expected profit per view: ``oracle_price_answered``
+    for segments. Without a reactive competitor in stock it is ``segment_oracle_prices`` at the
+    cheapest competitor's own price.
+
+    The competitor's answer depends on the watched price alone, so the search is over it: on a log grid
+    across the bounds plus every breakpoint of the answer (``_answer_breakpoints``). Held at a watched
+    price p_w, the cheapest competitor settles at c = ``cheapest_if_held(answers, p_w)``; every other
+    segment's profit is unimodal in its own price, so its best is its own optimum at c clipped into the
+    spread's band, a band that must hold p_w (its lower edge between p_w / (1 + spread) and p_w, on a
+    grid). With the lowest price watched, the band's lower edge is p_w. Grids of
+    ``WATCHED_GRID_POINTS`` x ``BAND_GRID_POINTS``: within about 1e-4 of the optimum's profit (the tests
+    check against a finer search)."""
+    if not any(undercut is not None for _, undercut, _ in answers):
+        competitor = min((own for own, _, _ in answers), default=None)
+        prices = segment_oracle_prices(sku, competitor)
+        return prices, segment_oracle_profit(sku, 1.0, competitor, prices)
+    low, high = price_bounds(sku)
+    spread = 1.0 + sku.max_segment_spread_pct
+    names = [seg.name for seg in sku.segments]
+    watched = names.index(sku.watched_segment) if sku.watched_segment in names else None
+    kinks, just_below = _answer_breakpoints(answers, low, high)
+    candidates = np.unique(np.concatenate([np.geomspace(low, high, WATCHED_GRID_POINTS), kinks, just_below]))
+    competitor = _settled_array(answers, candidates)[:, None]             # one per watched price
+    if watched is None:
+        lower = candidates[:, None]                                       # the band's lower edge: p_w
+    else:
+        lower = candidates[:, None] * spread ** -np.linspace(0.0, 1.0, BAND_GRID_POINTS)[None, :]
+    band_low, band_high = np.maximum(lower, low), np.minimum(lower * spread, high)
+    total = np.zeros(np.broadcast_shapes(competitor.shape, lower.shape))
+    chosen = []
+    for i, seg in enumerate(sku.segments):
+        if i == watched:
+            p = np.broadcast_to(candidates[:, None], total.shape)
+        else:
+            p = np.clip(_own_optimum_array(seg.purchase, sku.unit_cost, competitor, low, high), band_low, band_high)
+            p = np.broadcast_to(p, total.shape)
+        chosen.append(p)
+        total = total + seg.view_share * (p - sku.unit_cost) * _purchase_array(seg.purchase, p, competitor)
+    k = np.unravel_index(int(np.argmax(total)), total.shape)
+    return {name: float(p[k]) for name, p in zip(names, chosen)}, float(total[k])
+
+
+def _answer_breakpoints(answers: tuple, low: float, high: float) -> tuple[list[float], list[float]]:
+    """Our prices strictly inside (low, high) where the cheapest competitor's answer changes form
+    (``cheapest_if_held``): every competitor price and follower floor over 1 - undercut; and a half cent
+    below each, where a follower, showing its answer in cents, still stays at its own price."""
+    levels = [own for own, _, _ in answers] + [floor for _, u, floor in answers if u is not None]
+    undercuts = [u for _, u, _ in answers if u is not None]
+    kinks = [p for u in undercuts for x in levels if low < (p := x / (1.0 - u)) < high]
+    just_below = [p for u in undercuts for x in levels if low < (p := (x - 0.005) / (1.0 - u)) < high]
+    return kinks, just_below
+
+
+def _settled_array(answers: tuple, our_prices: np.ndarray) -> np.ndarray:
+    """``cheapest_if_held`` at each of ``our_prices`` (NaN where no competitor is in stock)."""
+    settled = np.full(our_prices.shape, np.inf)
+    for own, undercut, floor in answers:
+        price = np.full(our_prices.shape, own)
+        if undercut is not None:
+            answer = np.maximum(np.rint(our_prices * (1.0 - undercut) * 100) / 100,
+                                math.ceil(max(floor, 0.01) * 100 - 1e-9) / 100)
+            price = np.minimum(price, answer)
+        settled = np.minimum(settled, price)
+    return np.where(np.isinf(settled), np.nan, settled)
+
+
+def _purchase_array(purchase, prices: np.ndarray, competitor: np.ndarray) -> np.ndarray:
+    """``purchase_probability`` over arrays (constant-elasticity and linear, the segments' forms); a NaN
+    competitor price is none in stock."""
+    none = np.isnan(competitor)
+    c = np.where(none, purchase.reference_price, competitor)
+    if purchase.form == "constant-elasticity":
+        q = purchase.base_probability * (prices / purchase.reference_price) ** purchase.elasticity
+        q = q * np.where(none, 1.0, (c / purchase.reference_price) ** purchase.competitor_elasticity)
+    elif purchase.form == "linear":
+        q = purchase.intercept - purchase.slope * prices + np.where(
+            none, 0.0, purchase.competitor_slope * (c - purchase.reference_price))
+    else:
+        raise ValueError(f"a segment buys by the constant-elasticity or linear form, not {purchase.form!r}")
+    return np.clip(q, 0.0, 1.0)
+
+
+def _own_optimum_array(purchase, cost: float, competitor: np.ndarray, low: float, high: float) -> np.ndarray:
+    """A segment's own profit-maximising price at each competitor price, within [low, high]: the closed
+    forms of ``_closed_form_candidates`` (the stationary point, or where q reaches 1 if higher)."""
+    none = np.isnan(competitor)
+    c = np.where(none, purchase.reference_price, competitor)
+    if purchase.form == "constant-elasticity":
+        e = purchase.elasticity
+        if e >= -1.0 or purchase.base_probability <= 0:
+            return np.full(competitor.shape, high)
+        factor = purchase.base_probability * np.where(
+            none, 1.0, (c / purchase.reference_price) ** purchase.competitor_elasticity)
+        best = np.maximum(cost * e / (1.0 + e), purchase.reference_price * factor ** (-1.0 / e))
+    else:
+        b = purchase.slope
+        if b <= 0:
+            return np.full(competitor.shape, high)
+        a = purchase.intercept + np.where(none, 0.0, purchase.competitor_slope * (c - purchase.reference_price))
+        best = np.maximum((a + b * cost) / (2.0 * b), (a - 1.0) / b)
+    return np.clip(best, low, high)
 
 
 def segment_oracle_profit(sku: SkuSpec, rate: float, competitor_price: float | None,

@@ -1,3 +1,6 @@
+import dataclasses
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -6,7 +9,7 @@ from pricestream.simulator.competitors import cheapest_if_held
 from pricestream.simulator.demand import purchase_probability
 from pricestream.simulator.oracle import (
     allowed_prices, expected_profit, fluid_lp_bound, grid_golden_argmax, oracle_price, oracle_price_answered,
-    price_bounds,
+    price_bounds, segment_oracle_answered, segment_oracle_prices, segment_oracle_profit,
 )
 from pricestream.simulator.scenario import InventorySpec, PurchaseSpec, SkuSpec, ViewsSpec, load_scenario
 
@@ -179,3 +182,64 @@ def test_the_answered_oracle_is_inside_the_bounds_and_beats_every_grid_price(pur
     slack = 2e-3 * max(1.0, abs(profit))
     for p in np.linspace(lo, hi, 401):
         assert profit >= expected_profit(sku, float(p), rate, cheapest_if_held(answers, float(p))) - slack
+
+
+# -- segments: the reacting competitor answers the price it watches -----------------------------------------
+
+def _segment_profit(sku, prices: dict, answers) -> float:
+    """A view's expected profit at ``prices``, the competitor settled on the watched (else lowest) price,
+    from the scalar functions alone."""
+    watched = prices[sku.watched_segment] if sku.watched_segment else min(prices.values())
+    return segment_oracle_profit(sku, 1.0, cheapest_if_held(answers, watched), prices)
+
+
+def test_the_segment_oracle_holds_the_watched_price_at_the_followers_kink():
+    sku = load_scenario("segmented").skus[0]          # web watched; the follower undercuts by 2.3 %, floor 11.28
+    answers = ((16.02, None, 8.81), (16.27, None, 8.95), (16.11, 0.023, 11.28))
+    prices, profit = segment_oracle_answered(sku, answers)
+    # web at its follower's kink: the cheapest own price, 16.02, over 1 - 2.3 %: a lower web price is answered
+    assert prices["web"] == pytest.approx(16.02 / 0.977, abs=0.01)
+    assert cheapest_if_held(answers, prices["web"]) == 16.02
+    assert profit == pytest.approx(_segment_profit(sku, prices, answers))
+    assert max(prices.values()) <= min(prices.values()) * (1 + sku.max_segment_spread_pct) + 1e-9
+    # the oracle that takes 16.02 as given cuts web to 11.08 and claims more than can be had: the follower
+    # answers that at its floor, 11.28, and there the segments earn less than at the kink
+    given = segment_oracle_prices(sku, 16.02)
+    assert given["web"] < 12.0 and segment_oracle_profit(sku, 1.0, 16.02, given) > profit
+    assert _segment_profit(sku, given, answers) < profit
+
+
+def test_without_a_reactive_competitor_the_segment_oracle_is_the_given_prices_one():
+    sku = load_scenario("segmented").skus[1]
+    answers = ((14.0, None, 8.0), (13.5, None, 8.0))
+    prices, profit = segment_oracle_answered(sku, answers)
+    assert prices == segment_oracle_prices(sku, 13.5)
+    assert profit == pytest.approx(segment_oracle_profit(sku, 1.0, 13.5, prices))
+
+
+@settings(max_examples=25, deadline=None)
+@given(index=st.integers(0, 11), watch_lowest=st.booleans(),
+       own=st.lists(st.floats(0.6, 1.4), min_size=1, max_size=3), undercut=st.floats(0.0, 0.08),
+       floor_share=st.floats(0.5, 1.0))
+def test_the_segment_oracle_keeps_the_spread_and_beats_every_profile_of_a_grid(index, watch_lowest, own, undercut,
+                                                                             floor_share):
+    sku = load_scenario("segmented").skus[index]
+    if watch_lowest:
+        sku = dataclasses.replace(sku, watched_segment=None)
+    ref = sku.list_price
+    # competitors' own prices around the list price; the last one reacts, down to its floor
+    answers = tuple((round(ref * x, 2), None, 1.0) for x in own[:-1]) + (
+        (round(ref * own[-1], 2), undercut, round(ref * own[-1] * floor_share, 2)),)
+    low, high = price_bounds(sku)
+    spread = 1 + sku.max_segment_spread_pct
+    prices, profit = segment_oracle_answered(sku, answers)
+    assert all(low - 1e-9 <= p <= high + 1e-9 for p in prices.values())
+    assert max(prices.values()) <= min(prices.values()) * spread + 1e-9
+    assert profit == pytest.approx(_segment_profit(sku, prices, answers), rel=1e-9)
+    names = [seg.name for seg in sku.segments]
+    best = 0.0
+    for combo in itertools.product(np.geomspace(low, high, 21), repeat=len(names)):
+        if max(combo) <= min(combo) * spread:
+            best = max(best, _segment_profit(sku, dict(zip(names, map(float, combo))), answers))
+    # within the follower's cent rounding of its answer
+    assert profit >= best - 2e-3 * max(profit, 1e-9)
