@@ -211,7 +211,8 @@ def identify_cost_share(spec, b) -> float | None:
     cheapest such variation is two prices d either side of the optimum in log, half the time each:
     log(price) then has variance d^2, which teaches units x d^2, so d = 1 / (IDENTIFIED_SD sqrt(units));
     with p* = cost e / (1 + e), the profit at p* e^x over its best is (k e^((1+e)x) - e^(ex)) / (k - 1),
-    k = e / (1 + e). A lower bound on the cost: variation that moves with the competitor's teaches less.
+    k = e / (1 + e). An optimistic figure: it assumes the variation is apart from the competitor's (what
+    moves with it teaches less) and that the optimum is known to vary around.
     None for other demand forms, or e >= -1 (no interior optimum).
 
     >>> from types import SimpleNamespace as NS
@@ -314,7 +315,7 @@ def format_report(report: dict, policy: str) -> str:
                          f"{el['median_sd_floor']:.2f}")
         if el.get("identify_cost_share") is not None:
             lines.append(f"  prices varied enough to teach each to within 0.3 would cost about "
-                         f"{100 * el['identify_cost_share']:.1f} % of the oracle's profit (at least)")
+                         f"{100 * el['identify_cost_share']:.1f} % of the oracle's profit (an optimistic estimate)")
     if r.get("experiment"):
         lines.append(format_experiment(r["experiment"], policy))
     return "\n".join(lines)
