@@ -81,10 +81,8 @@ class ElasticityEstimator:
                     theta: np.ndarray | None = None) -> np.ndarray:
         """Units per view at each of ``prices``, under ``theta`` (a posterior draw) or the posterior mean;
         at most 1 (a view buys at most one unit in this model's world)."""
-        theta = np.asarray(self.mean) if theta is None else theta
-        c = 0.0 if competitor_price is None else np.log(competitor_price / self.reference_price)
-        eta = theta[0] + theta[1] * np.log(prices / self.reference_price) + theta[2] * c
-        return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+        a, e, g = np.asarray(self.mean) if theta is None else theta
+        return log_linear_conversions(a, e, g, prices, competitor_price, self.reference_price)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One draw of (a, e, g) from the posterior: the Thompson sample of the learned pricing."""
@@ -133,6 +131,16 @@ class ElasticityEstimator:
     @classmethod
     def from_state(cls, d: dict) -> "ElasticityEstimator":
         return cls(**d)
+
+
+def log_linear_conversions(a: float, e: float, g: float, prices: np.ndarray, competitor_price,
+                           reference_price: float) -> np.ndarray:
+    """Units per view exp(a + e log(p / ref) + g log(c / ref)) at each of ``prices``, at most 1 (a view buys
+    at most one unit); ``competitor_price`` is one price, one per price (where a follower would settle at
+    each), or None (no competitor in stock: its term is 0)."""
+    c = 0.0 if competitor_price is None else np.log(np.asarray(competitor_price, dtype=float) / reference_price)
+    eta = a + e * np.log(prices / reference_price) + g * c
+    return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
 
 
 def fade_toward_prior(precision: list[list[float]], mean: list[float], prior_precision_diag: list[float],

@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from pricestream.domain.elasticity import (
-    FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw,
+    FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw, log_linear_conversions,
 )
 from pricestream.domain.guardrails import PRICE_TOLERANCE
 
@@ -96,10 +96,7 @@ class SegmentedDemand:
                     ) -> np.ndarray:
         """Units per view in segment i at each of ``prices`` (at most 1); ``competitor_price`` is one price,
         one per candidate (where a follower would settle at each), or None."""
-        a, e, g = self.coefficients(i, theta)
-        c = 0.0 if competitor_price is None else np.log(np.asarray(competitor_price, dtype=float) / self.reference_price)
-        eta = a + e * np.log(prices / self.reference_price) + g * c
-        return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+        return log_linear_conversions(*self.coefficients(i, theta), prices, competitor_price, self.reference_price)
 
     def draw(self, rng: np.random.Generator, cov: np.ndarray | None = None) -> np.ndarray:
         """One draw of every coefficient from the posterior: a Thompson sample."""

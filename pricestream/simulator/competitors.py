@@ -171,10 +171,11 @@ class CompetitorMarket:
         return max(1, round(days / self._period_days))
 
 
-def cheapest_if_held(answers: tuple[tuple[float, float | None, float], ...], our_price: float) -> float | None:
-    """The cheapest competitor price in stock once every reactive competitor has answered ``our_price``,
-    held: min(its own price, ours x (1 - undercut)), not below its floor, in cents (as it would show it).
-    ``answers`` is ``CompetitorMarket.answers()``; None when no competitor is in stock.
+def cheapest_if_held(answers: tuple[tuple[float, float | None, float], ...], our_price):
+    """The cheapest competitor price in stock once every reactive competitor has answered ``our_price``
+    (a price, or an array of them), held: min(its own price, ours x (1 - undercut)), not below its floor,
+    in cents (as it would show it). ``answers`` is ``CompetitorMarket.answers()``; None when no competitor
+    is in stock.
 
     >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), 20.0)      # 19.00 undercuts 20.00
     19.0
@@ -182,16 +183,20 @@ def cheapest_if_held(answers: tuple[tuple[float, float | None, float], ...], our
     15.0
     >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), 30.0)      # above: its own price
     20.0
+    >>> cheapest_if_held(((20.0, None, 10.0), (21.0, 0.05, 15.0)), np.array([12.0, 20.0, 30.0])).tolist()
+    [15.0, 19.0, 20.0]
     """
-    prices = []
+    if not answers:
+        return None
+    cheapest = math.inf
     for own, undercut, floor in answers:
         if undercut is not None:
-            # rounded to cents as it shows it, never below its floor (nor a cent)
-            answer = max(round(our_price * (1.0 - undercut) * 100) / 100,
-                         math.ceil(max(floor, _MIN_PRICE) * 100 - 1e-9) / 100)
-            own = min(own, answer)
-        prices.append(own)
-    return min(prices) if prices else None
+            # rounded to cents as it shows it (half to even, as round does), never below its floor (nor a cent)
+            answer = np.maximum(np.rint(np.multiply(our_price, 1.0 - undercut) * 100) / 100,
+                                math.ceil(max(floor, _MIN_PRICE) * 100 - 1e-9) / 100)
+            own = np.minimum(own, answer)
+        cheapest = np.minimum(cheapest, own)
+    return float(cheapest) if np.ndim(cheapest) == 0 else cheapest
 
 
 def _clamp(price: float, spec: CompetitorSpec) -> float:

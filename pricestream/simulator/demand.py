@@ -108,9 +108,10 @@ def _mean_cos(omega: float, phase: float, length: float) -> float:
     return (math.sin(omega * length + phase) - math.sin(phase)) / (omega * length)
 
 
-def purchase_probability(purchase: PurchaseSpec, price: float, competitor_price: float | None) -> float:
+def purchase_probability(purchase: PurchaseSpec, price, competitor_price) -> float:
     """Probability that one view buys at ``price`` when the cheapest competitor in stock asks
-    ``competitor_price`` (None: no competitor in stock), clipped to [0, 1].
+    ``competitor_price`` (None: no competitor in stock), clipped to [0, 1]. The constant-elasticity and
+    linear forms also take arrays of prices (and of competitor prices) and give an array.
 
     * constant-elasticity: ``base (p / ref)^e (c / ref)^ce``, the competitor factor 1 when c is None;
     * linear: ``intercept - slope p + competitor_slope (c - ref)``, the competitor term 0 when c is None;
@@ -128,7 +129,7 @@ def purchase_probability(purchase: PurchaseSpec, price: float, competitor_price:
                 return float(q)
         raise ValueError(f"price {price} is not one of the table's prices {list(purchase.prices)}")
     if purchase.form == "constant-elasticity":
-        if price <= 0:
+        if np.any(np.asarray(price) <= 0):
             raise ValueError(f"a price must be positive, not {price}")
         q = purchase.base_probability * (price / purchase.reference_price) ** purchase.elasticity
         if competitor_price is not None and purchase.competitor_elasticity != 0:
@@ -139,7 +140,7 @@ def purchase_probability(purchase: PurchaseSpec, price: float, competitor_price:
             q += purchase.competitor_slope * (competitor_price - purchase.reference_price)
     else:
         raise ValueError(f"unknown purchase form {purchase.form!r}")
-    return float(min(1.0, max(0.0, q)))
+    return float(min(1.0, max(0.0, q))) if np.ndim(q) == 0 else np.clip(q, 0.0, 1.0)
 
 
 def expected_units(rate: float, q: float) -> float:

@@ -154,8 +154,9 @@ def _last_price_all_buy(sku: SkuSpec, answers: tuple, low: float, high: float) -
     return low
 
 
-def _closed_form_candidates(sku: SkuSpec, competitor_price: float | None) -> list[float] | None:
-    """Unconstrained maximisers (to be clipped into the bounds), or None when there is no closed form."""
+def _closed_form_candidates(sku: SkuSpec, competitor_price) -> list | None:
+    """Unconstrained maximisers (to be clipped into the bounds), or None when there is no closed form.
+    ``competitor_price`` may be an array: the maximisers are then arrays too, one per competitor price."""
     purchase, cost = sku.purchase, sku.unit_cost
     if purchase.form == "constant-elasticity":
         e = purchase.elasticity
@@ -166,7 +167,7 @@ def _closed_form_candidates(sku: SkuSpec, competitor_price: float | None) -> lis
             factor *= (competitor_price / purchase.reference_price) ** purchase.competitor_elasticity
         p_star = cost * e / (1.0 + e)
         p_full = purchase.reference_price * factor ** (-1.0 / e)     # q = 1 at and below this price
-        return [max(p_star, p_full)]
+        return [_larger(p_star, p_full)]
     if purchase.form == "linear":
         b = purchase.slope
         if b <= 0:
@@ -177,8 +178,13 @@ def _closed_form_candidates(sku: SkuSpec, competitor_price: float | None) -> lis
         p_star = (a + b * cost) / (2.0 * b)
         p_full = (a - 1.0) / b                                     # q = 1 at and below this price
         p_zero = a / b                                             # q = 0 at and above this price
-        return [max(p_star, p_full), p_zero]
+        return [_larger(p_star, p_full), p_zero]
     return None
+
+
+def _larger(a, b):
+    """max(a, b), element by element when either is an array."""
+    return max(a, b) if np.ndim(a) == 0 and np.ndim(b) == 0 else np.maximum(a, b)
 
 
 def grid_golden_argmax(f: Callable[[float], float], low: float, high: float, points: int = GRID_POINTS,
@@ -266,7 +272,7 @@ def segment_oracle_answered(sku: SkuSpec, answers: tuple) -> tuple[dict[str, flo
     watched = names.index(sku.watched_segment) if sku.watched_segment in names else None
     kinks, just_below = _answer_breakpoints(answers, low, high)
     candidates = np.unique(np.concatenate([np.geomspace(low, high, WATCHED_GRID_POINTS), kinks, just_below]))
-    competitor = _settled_array(answers, candidates)[:, None]             # one per watched price
+    competitor = cheapest_if_held(answers, candidates)[:, None]           # one per watched price
     if watched is None:
         lower = candidates[:, None]                                       # the band's lower edge: p_w
     else:
@@ -278,10 +284,12 @@ def segment_oracle_answered(sku: SkuSpec, answers: tuple) -> tuple[dict[str, flo
         if i == watched:
             p = np.broadcast_to(candidates[:, None], total.shape)
         else:
-            p = np.clip(_own_optimum_array(seg.purchase, sku.unit_cost, competitor, low, high), band_low, band_high)
-            p = np.broadcast_to(p, total.shape)
+            # its own optimum at each competitor price (the closed form; none: the profit rises to the top)
+            own = _closed_form_candidates(dataclasses.replace(sku, purchase=seg.purchase, segments=()), competitor)
+            p = np.clip(high if own is None else own[0], low, high)
+            p = np.broadcast_to(np.clip(p, band_low, band_high), total.shape)
         chosen.append(p)
-        total = total + seg.view_share * (p - sku.unit_cost) * _purchase_array(seg.purchase, p, competitor)
+        total = total + seg.view_share * (p - sku.unit_cost) * purchase_probability(seg.purchase, p, competitor)
     k = np.unravel_index(int(np.argmax(total)), total.shape)
     return {name: float(p[k]) for name, p in zip(names, chosen)}, float(total[k])
 
@@ -295,56 +303,6 @@ def _answer_breakpoints(answers: tuple, low: float, high: float) -> tuple[list[f
     kinks = [p for u in undercuts for x in levels if low < (p := x / (1.0 - u)) < high]
     just_below = [p for u in undercuts for x in levels if low < (p := (x - 0.005) / (1.0 - u)) < high]
     return kinks, just_below
-
-
-def _settled_array(answers: tuple, our_prices: np.ndarray) -> np.ndarray:
-    """``cheapest_if_held`` at each of ``our_prices`` (NaN where no competitor is in stock)."""
-    settled = np.full(our_prices.shape, np.inf)
-    for own, undercut, floor in answers:
-        price = np.full(our_prices.shape, own)
-        if undercut is not None:
-            answer = np.maximum(np.rint(our_prices * (1.0 - undercut) * 100) / 100,
-                                math.ceil(max(floor, 0.01) * 100 - 1e-9) / 100)
-            price = np.minimum(price, answer)
-        settled = np.minimum(settled, price)
-    return np.where(np.isinf(settled), np.nan, settled)
-
-
-def _purchase_array(purchase, prices: np.ndarray, competitor: np.ndarray) -> np.ndarray:
-    """``purchase_probability`` over arrays (constant-elasticity and linear, the segments' forms); a NaN
-    competitor price is none in stock."""
-    none = np.isnan(competitor)
-    c = np.where(none, purchase.reference_price, competitor)
-    if purchase.form == "constant-elasticity":
-        q = purchase.base_probability * (prices / purchase.reference_price) ** purchase.elasticity
-        q = q * np.where(none, 1.0, (c / purchase.reference_price) ** purchase.competitor_elasticity)
-    elif purchase.form == "linear":
-        q = purchase.intercept - purchase.slope * prices + np.where(
-            none, 0.0, purchase.competitor_slope * (c - purchase.reference_price))
-    else:
-        raise ValueError(f"a segment buys by the constant-elasticity or linear form, not {purchase.form!r}")
-    return np.clip(q, 0.0, 1.0)
-
-
-def _own_optimum_array(purchase, cost: float, competitor: np.ndarray, low: float, high: float) -> np.ndarray:
-    """A segment's own profit-maximising price at each competitor price, within [low, high]: the closed
-    forms of ``_closed_form_candidates`` (the stationary point, or where q reaches 1 if higher)."""
-    none = np.isnan(competitor)
-    c = np.where(none, purchase.reference_price, competitor)
-    if purchase.form == "constant-elasticity":
-        e = purchase.elasticity
-        if e >= -1.0 or purchase.base_probability <= 0:
-            return np.full(competitor.shape, high)
-        factor = purchase.base_probability * np.where(
-            none, 1.0, (c / purchase.reference_price) ** purchase.competitor_elasticity)
-        best = np.maximum(cost * e / (1.0 + e), purchase.reference_price * factor ** (-1.0 / e))
-    else:
-        b = purchase.slope
-        if b <= 0:
-            return np.full(competitor.shape, high)
-        a = purchase.intercept + np.where(none, 0.0, purchase.competitor_slope * (c - purchase.reference_price))
-        best = np.maximum((a + b * cost) / (2.0 * b), (a - 1.0) / b)
-    return np.clip(best, low, high)
 
 
 def segment_oracle_profit(sku: SkuSpec, rate: float, competitor_price: float | None,
