@@ -113,8 +113,10 @@ class CompetitorResponse:
 # - *free*: below the follow line (c < a p): it is at its own level, L = c, and a cut down to c / a
 #   leaves it there;
 # - *following*: on the line: L is not seen, only that it is above c. It is taken as where it was last
-#   seen free, a little higher the longer the following lasts, so the policy probes upward until the
-#   competitor stops following;
+#   seen free or where it shows now, whichever is higher, and a little higher the longer the following
+#   lasts, so the policy probes upward until the competitor stops following. (From the last sighting
+#   alone, a follower seen free at a promotion's low and following us well above it later was believed
+#   to stay put when we rose: the price and the follower held each other down for weeks.)
 # - *above* the line (c > a p): it does not come down to a p, as a follower at its floor (or one that is
 #   out of stock) does not: a cut leaves it at c, a rise above c / a lifts it along the line up to L.
 KINK_TOLERANCE = 0.004        # log-ratio half-width of a cluster (cents rounding is well inside it)
@@ -123,7 +125,7 @@ KINK_EVENT_FORGETTING = 0.98  # per change of the cheapest price: a memory of ab
 KINK_FOLLOW_WEIGHT = 3.0      # the least (decayed) number of changes on one ratio that makes a follower
 KINK_FOLLOW_SPREAD = 0.02     # and how far apart (log) our prices at them must be, at least
 KINK_LEVEL_DRIFT = 0.001      # per period spent following: the unseen level is taken this much higher (log)
-KINK_LEVEL_DRIFT_CAP = 0.1    # at most this much above where it was last seen
+KINK_LEVEL_DRIFT_CAP = 0.1    # at most this much above where it was last seen (free, or following)
 
 
 @dataclass
@@ -169,7 +171,7 @@ class KinkedResponse:
         if self.regime == "free" or self.free_log_level is None:
             return competitor_price
         drift = min(KINK_LEVEL_DRIFT * self.periods_following, KINK_LEVEL_DRIFT_CAP)
-        return max(competitor_price, math.exp(self.free_log_level + drift))
+        return math.exp(max(math.log(competitor_price), self.free_log_level) + drift)
 
     def learn(self, price: float, competitor_price: float | None) -> None:
         """One closed period: our price in it and the cheapest in-stock competitor's at its end."""

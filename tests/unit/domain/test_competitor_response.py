@@ -59,6 +59,24 @@ def test_while_the_competitor_follows_its_unseen_level_is_taken_a_little_higher(
     assert abs(low - 0.96 * 14.0) < 0.02 and high == model.level(shown)
 
 
+def test_a_follower_last_seen_free_below_where_it_follows_now_is_expected_to_rise_with_us():
+    # seen free at 15 (a promotion), then its own price goes back to 25 while we hold 20: it follows us at
+    # 19.20, far above where it was last seen free. Its level is unseen but above 19.20, so a rise of ours
+    # is expected to lift it; a level kept at the old sighting said a rise leaves it at 19.20, and a
+    # policy that believed so held its price and the follower where they were for weeks.
+    model = KinkedResponse()
+    for ours, shown in follower_market(1500, lambda t: 20.0, 0.04, lambda t: exploring(t, 21.0)):
+        model.learn(ours, shown)
+    for ours, shown in follower_market(40, lambda t: 15.0, 0.04, lambda t: 26.0, seed=5):
+        model.learn(ours, shown)
+    assert model.regime == "free" and model.level(15.0) == 15.0
+    for ours, shown in follower_market(200, lambda t: 25.0, 0.04, lambda t: 20.0, seed=6):
+        model.learn(ours, shown)
+    assert model.regime == "following" and shown == 19.2
+    assert 19.2 < model.level(shown) <= 19.2 * math.exp(KINK_LEVEL_DRIFT_CAP) + 1e-9
+    assert model.settled_competitor_price(shown, np.array([21.0]))[0] > 19.2 + 0.5
+
+
 def test_a_competitor_that_moves_on_its_own_is_not_taken_for_a_follower():
     rng = np.random.default_rng(3)
     model = KinkedResponse()
