@@ -125,7 +125,7 @@ KINK_EVENT_FORGETTING = 0.98  # per change of the cheapest price: a memory of ab
 KINK_FOLLOW_WEIGHT = 3.0      # the least (decayed) number of changes on one ratio that makes a follower
 KINK_FOLLOW_SPREAD = 0.02     # and how far apart (log) our prices at them must be, at least
 KINK_LEVEL_DRIFT = 0.001      # per period spent following: the unseen level is taken this much higher (log)
-KINK_LEVEL_DRIFT_CAP = 0.1    # at most this much above where it was last seen (free, or following)
+KINK_LEVEL_DRIFT_CAP = 0.1    # at most this much above the higher of its last free sighting and its price now
 
 
 @dataclass
