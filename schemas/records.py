@@ -148,6 +148,10 @@ class CatalogEntry:
     max_segment_spread_pct: float = spec(
         "Segmented SKUs: the highest segment price is at most this fraction above the lowest (0.2: 20 %).",
         0.2, minimum=0, maximum=10)
+    match_out_of_stock_competitor: bool = spec(
+        "Competitor rule of the learned policy: while the cheapest competitor we know of is out of stock and "
+        "we are not, price no lower than its last price (match it rather than undercut a shop that cannot "
+        "sell); hard bounds still win.", False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ earning, paced to the stock, and saying why.
 Every period, per SKU:
 
 1. **Candidates.** The allowed price points inside the hard bounds, or a log-spaced grid across the
-   bounds (plus the current and list prices). A per-SKU competitor rule (``max_above_competitor_pct``)
-   removes candidates too far above the cheapest in-stock competitor.
+   bounds (plus the current and list prices). Per-SKU competitor rules remove candidates: too far above
+   the cheapest in-stock competitor (``max_above_competitor_pct``), or below the cheapest competitor
+   we know of while it is out of stock and we are not (``match_out_of_stock_competitor``).
 2. **Thompson sampling.** Expected units per period at each candidate = views forecast x conversion,
    with the conversion taken from one draw of its posterior (``DemandModel.conversion_draw``).
    Greedy certainty-equivalent pricing stops learning (Keskin & Zeevi 2014); a posterior draw explores
@@ -28,7 +29,7 @@ Every period, per SKU:
    about as well as ``REACH_LOG_DEMAND`` says, widening as the elasticity sharpens; stock pacing may
    still raise the price past it.
 6. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
-   when it differs; ``stock-pacing`` and ``competitor-cap`` when they bound; the guardrails (applied
+   when it differs; ``stock-pacing``, ``competitor-cap`` and ``competitor-out-of-stock`` when they bound; the guardrails (applied
    after, by the engine) add their own. The numbers behind the choice travel with it.
 """
 
@@ -68,6 +69,11 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         allowed = prices[prices <= cap]
         prices = allowed if allowed.size else prices[:1]
         more_reasons.append("competitor-cap")
+    match_floor = out_of_stock_match_floor(ctx)
+    if match_floor is not None and prices[0] < match_floor:
+        kept = prices[prices >= match_floor]
+        prices = kept if kept.size else prices[-1:]
+        more_reasons.append("competitor-out-of-stock")
 
     horizon = pacing_horizon_periods(ctx)
     paced_stock = horizon is not None and ctx.on_hand > 0
@@ -117,6 +123,7 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         "optimal_price": float(prices[mean_k]), "expected_units_old": units_old, "expected_units_new": units_new,
         "reach": reach,
         "competitor_price": competitor, "competitor_follow": response.follow(), "competitor_cap": cap,
+        "competitor_out_of_stock_price": match_floor,
         "competitor_follow_ratio": kink.ratio(),
         "competitor_level": None if competitor is None or kink.ratio() is None else kink.level(competitor),
         "on_hand": ctx.on_hand,
@@ -195,6 +202,26 @@ def competitor_cap(entry: CatalogEntry, competitor: float | None) -> float | Non
     if entry.max_above_competitor_pct is None or competitor is None:
         return None
     return competitor * (1 + entry.max_above_competitor_pct)
+
+
+def out_of_stock_match_floor(ctx: PricingContext) -> float | None:
+    """The lowest price the SKU's rule ``match_out_of_stock_competitor`` allows: the last price of the
+    cheapest competitor we know of, while it is out of stock and we have stock (it cannot sell, so a
+    price under it gives away margin for sales it would not have taken); None when the rule is off or
+    does not apply. It is below the cheapest in-stock competitor, so never above the competitor cap.
+
+    >>> import dataclasses
+    >>> from schemas.examples import catalog_entry
+    >>> from pricestream.domain.pricing import CompetitorQuote
+    >>> quotes = {"a": CompetitorQuote(16.0, True, 0), "b": CompetitorQuote(12.0, False, 0)}
+    >>> ctx = PricingContext(catalog_entry(match_out_of_stock_competitor=True), None, quotes, 5, 0)
+    >>> out_of_stock_match_floor(ctx), out_of_stock_match_floor(dataclasses.replace(ctx, on_hand=0))
+    (12.0, None)
+    """
+    if not ctx.catalog.match_out_of_stock_competitor or ctx.on_hand <= 0 or not ctx.competitors:
+        return None
+    cheapest = min(ctx.competitors.values(), key=lambda quote: (quote.price, not quote.in_stock))
+    return None if cheapest.in_stock else cheapest.price
 
 
 def pacing_horizon_periods(ctx: PricingContext) -> float | None:

@@ -19,6 +19,7 @@ def catalogs(draw):
         max_step_pct=draw(st.floats(min_value=0.001, max_value=2)),
         price_points=draw(st.none() | st.lists(prices, min_size=1, max_size=8, unique=True)),
         max_above_competitor_pct=draw(st.none() | st.floats(min_value=0, max_value=10)),
+        match_out_of_stock_competitor=draw(st.booleans()),
         restock_enabled=draw(st.booleans()),
         sell_until_ms=draw(st.none() | st.integers(min_value=0, max_value=10 * 86_400_000)),
     )

@@ -179,6 +179,24 @@ def test_the_competitor_rule_caps_the_price_and_says_so():
     assert proposal.inputs["competitor_price"] == 16.0
 
 
+def test_the_out_of_stock_rule_matches_a_cheaper_competitor_that_cannot_sell():
+    # p* = 15 (elasticity -3, cost 10); the cheapest competitor, at 18, is out of stock, another sells at 25
+    rivals = {"a": CompetitorQuote(25.0, True, 0), "b": CompetitorQuote(18.0, False, 0)}
+    model = demand_model(20.0, -3.0, sd=0.001)
+    ruled = learned_policy(context(wide_entry(match_out_of_stock_competitor=True), model, competitors=rivals),
+                           PolicyParams())
+    assert ruled.price >= 18.0 and "competitor-out-of-stock" in ruled.more_reasons
+    assert ruled.inputs["competitor_out_of_stock_price"] == 18.0
+    # without the rule, or once it is back in stock, or when we are out of stock too: the demand's optimum
+    free = [learned_policy(context(entry, model, competitors=quotes, on_hand=on_hand), PolicyParams())
+            for entry, quotes, on_hand in (
+                (wide_entry(), rivals, 1e6),
+                (wide_entry(match_out_of_stock_competitor=True), {**rivals, "b": CompetitorQuote(18.0, True, 0)}, 1e6),
+                (wide_entry(match_out_of_stock_competitor=True), rivals, 0))]
+    for proposal in free:
+        assert proposal.price < 16.0 and "competitor-out-of-stock" not in proposal.more_reasons
+
+
 def test_price_points_are_learned_one_by_one():
     # the log-log form says 29.9 (the lowest price) is best; the points' own data say 39.9
     entry = catalog_entry(unit_cost=1e-6, min_price=29.9, max_price=44.9, list_price=34.9, min_margin=0,
