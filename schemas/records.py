@@ -148,6 +148,10 @@ class CatalogEntry:
     max_segment_spread_pct: float = spec(
         "Segmented SKUs: the highest segment price is at most this fraction above the lowest (0.2: 20 %).",
         0.2, minimum=0, maximum=10)
+    competitors_watch_segment: str | None = spec(
+        "Segmented SKUs: the segment whose price competitors see and answer (a price-comparison site reads "
+        "the web shop's); the engine learns and anticipates a following competitor on that price alone. "
+        "Null, or one the entry does not name: the lowest segment price.", None, **_SEGMENT)
     match_out_of_stock_competitor: bool = spec(
         "Competitor rule of the learned policy: while the cheapest competitor we know of is out of stock and "
         "we are not, price no lower than its last price (match it rather than undercut a shop that cannot "

@@ -89,10 +89,12 @@ class DemandModel:
 
     def close_period(self, closed: PeriodCounts, price: float | None, competitor_price: float | None,
                      period_ms: int | None, price_points: bool = False, calendar: CalendarView | None = None,
-                     ) -> None:
+                     watched_price: float | None = None) -> None:
         """Learn from the period just closed (``closed``: its counts; ``price``: what we charged;
         ``price_points``: the SKU may only take listed prices, so they are also learned one by one;
-        ``calendar``: the SKU's calendar as of this tick, None when no entry concerns it)."""
+        ``calendar``: the SKU's calendar as of this tick, None when no entry concerns it;
+        ``watched_price``: the price competitors saw, when it is not ``price`` (a segmented SKU's watched
+        segment), which the competitor models learn against)."""
         self.outlook = calendar
         if period_ms is None or period_ms <= 0:
             return                        # the opening tick: no period behind it
@@ -106,8 +108,9 @@ class DemandModel:
         else:
             self.views.learn_one(float(closed.views) / lift)
         if price is not None:
-            self.competitor_response.learn(price, competitor_price, self.elasticity.reference_price)
-            self.competitor_kink.learn(price, competitor_price)
+            seen = price if watched_price is None else watched_price
+            self.competitor_response.learn(seen, competitor_price, self.elasticity.reference_price)
+            self.competitor_kink.learn(seen, competitor_price)
         # a period that ran out of stock shows sales cut short, not what the price would sell
         if price is not None and not closed.stocked_out:
             self.elasticity.learn(closed.views, closed.units, price, competitor_price)

@@ -22,7 +22,8 @@ from pricestream.domain.learned_pricing import exploration_rng, learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from pricestream.domain.segments import (
-    SPREAD, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread, spread_ok,
+    SPREAD, AnswerToWatchedPrice, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread,
+    spread_ok, watched_price, watched_segment,
 )
 from pricestream.domain.warm_start import warm_demand_model
 from schemas.codec import Delisting, PriorWithdrawal, deterministic_id
@@ -235,8 +236,11 @@ class Engine:
         elif state.demand is None:
             state.demand = DemandModel.new(state.catalog.list_price, prior_elasticity=prior_elasticity
                                            if prior_elasticity is not None else DEFAULT_PRIOR_ELASTICITY)
+        # a segmented SKU's competitors answer the price they see (its watched segment's), not the blend
+        seen = watched_price(state.catalog, state.segment_prices) if state.catalog.segments else None
         state.demand.close_period(closed, state.price, competitor, period_ms,
-                                  price_points=state.catalog.price_points is not None, calendar=calendar)
+                                  price_points=state.catalog.price_points is not None, calendar=calendar,
+                                  watched_price=seen)
         segment_counts = _close_segment_counts(state)
         if segment_counts is not None and period_ms is not None and period_ms > 0:
             _segment_demand(state).learn(segment_counts, state.segment_prices, closed.views, competitor,
@@ -318,8 +322,13 @@ class Engine:
         cov = segments.covariance()
         theta = segments.draw(exploration_rng(self.config.params.seed, state.sku, now), cov)
         proposals = {}
-        for s in names:
-            demand = SegmentDemand(state.demand, segments, s, theta, cov)
+        # the segment the competitors watch decides first; the others meet the competitor where it answers
+        # that price, whatever they charge (with none named, any segment may be the lowest: all anticipate)
+        watched = watched_segment(entry, old)
+        for s in sorted(names, key=lambda name: name != watched):
+            kink = None if watched is None or s == watched else AnswerToWatchedPrice(
+                state.demand.competitor_kink, proposals[watched].price)
+            demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink)
             # the shared stock is paced per segment at its share of the traffic
             ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)

@@ -160,7 +160,7 @@ class SegmentDemand:
     elasticity."""
 
     def __init__(self, sku_demand, segments: SegmentedDemand, name: str, theta: np.ndarray | None = None,
-                 cov: np.ndarray | None = None):
+                 cov: np.ndarray | None = None, competitor_kink=None):
         self._sku = sku_demand
         self._segments = segments
         self._theta = theta
@@ -173,7 +173,9 @@ class SegmentDemand:
         self.views = sku_demand.views
         self.period_ms = sku_demand.period_ms
         self.competitor_response = sku_demand.competitor_response
-        self.competitor_kink = sku_demand.competitor_kink
+        # how a following competitor answers this segment's prices: the SKU's kink, or for a segment the
+        # competitors do not watch, their answer to the watched one's price (``AnswerToWatchedPrice``)
+        self.competitor_kink = sku_demand.competitor_kink if competitor_kink is None else competitor_kink
 
     @property
     def share(self) -> float:
@@ -193,6 +195,63 @@ class SegmentDemand:
         else:
             theta = self._theta if self._theta is not None else self._segments.draw(rng)
         return self._segments.conversions(self._i, prices, competitor_price, theta)
+
+
+class AnswerToWatchedPrice:
+    """A following competitor as a segment it does not watch sees it: it answers the watched segment's
+    price, whatever this one charges, so every candidate price meets the same competitor price. Reads
+    like ``competitor_response.KinkedResponse`` where the learned policy reads it.
+
+    >>> from pricestream.domain.competitor_response import KinkedResponse
+    >>> kink = KinkedResponse(clusters=[[math.log(0.96), 5.0, 0.0, 1.0]], regime="free")
+    >>> [round(float(c), 2) for c in kink.settled_competitor_price(20.0, np.array([15.0, 25.0]))]
+    [14.4, 20.0]
+    >>> answer = AnswerToWatchedPrice(kink, 15.0)     # the watched segment charges 15
+    >>> [round(float(c), 2) for c in answer.settled_competitor_price(20.0, np.array([15.0, 25.0]))]
+    [14.4, 14.4]
+    """
+
+    def __init__(self, kink, watched_price: float):
+        self._kink = kink
+        self._watched_price = watched_price
+
+    def settled_competitor_price(self, competitor_price: float | None, candidate_price):
+        if competitor_price is None:
+            return None
+        settled = float(self._kink.settled_competitor_price(competitor_price, self._watched_price))
+        return np.full(np.shape(candidate_price), settled) if np.ndim(candidate_price) else settled
+
+    def ratio(self) -> float | None:
+        return self._kink.ratio()
+
+    def level(self, competitor_price: float) -> float:
+        return self._kink.level(competitor_price)
+
+
+def watched_segment(entry, prices: Mapping[str, float]) -> str | None:
+    """The segment whose price the competitors see: the catalogue's ``competitors_watch_segment`` when it
+    names one of ``prices``; else None (they see the lowest price, whichever segment has it).
+
+    >>> from schemas.examples import catalog_entry
+    >>> e = catalog_entry(segments=["web", "app"], competitors_watch_segment="web")
+    >>> watched_segment(e, {"web": 10.0, "app": 12.0}), watched_segment(e, {"app": 12.0})
+    ('web', None)
+    """
+    name = entry.competitors_watch_segment
+    return name if name in prices else None
+
+
+def watched_price(entry, prices: Mapping[str, float]) -> float | None:
+    """The price of a segmented SKU the competitors see and answer: the watched segment's, or the lowest.
+
+    >>> from schemas.examples import catalog_entry
+    >>> watched_price(catalog_entry(segments=["web", "app"]), {"web": 10.0, "app": 8.0})
+    8.0
+    """
+    if not prices:
+        return None
+    name = watched_segment(entry, prices)
+    return prices[name] if name is not None else min(prices.values())
 
 
 def blended_price(prices: dict[str, float], shares: dict[str, float]) -> float:

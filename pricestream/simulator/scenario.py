@@ -172,7 +172,9 @@ class SkuSpec:
             max_step_pct=self.max_step_pct, min_change_interval_s=self.min_change_interval_s,
             reorder_point=inv.reorder_point, order_up_to=inv.order_up_to, sell_until_ms=sell_until_ms,
             segments=[seg.name for seg in self.segments] if segmented and self.segments else None,
-            max_segment_spread_pct=self.max_segment_spread_pct)
+            max_segment_spread_pct=self.max_segment_spread_pct,
+            # the shop knows which of its prices the comparison sites read
+            competitors_watch_segment=self.watched_segment if segmented and self.segments else None)
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,79 @@ def test_the_spread_band_sits_where_the_segments_earn_most_together():
     assert profit(prices) >= 0.995 * best
     assert profit(prices) > 1.05 * profit(centred)
 
+
+
+def test_a_follower_of_the_watched_segment_is_learned_against_its_price_not_the_blend():
+    """The competitor answers the web price (0.96 x it); app and marketplace move on their own. Against
+    the web price its changes land on one ratio again and again; against the blend of the three they
+    scatter, and no follower showed."""
+    engine = Engine(EngineConfig("static"))
+    entry = ex.catalog_entry(segments=SEGMENTS, competitors_watch_segment="web", max_segment_spread_pct=0.5)
+    state, _ = tick(engine, None, [entry], 0)
+    rng = np.random.default_rng(11)
+    for t in range(1, 300):
+        # the prices that held in the period (a policy's moves, set here), and the follower's answer
+        state.segment_prices = {s: round(20.0 * float(np.exp(rng.uniform(-0.15, 0.15))), 2) for s in SEGMENTS}
+        answer = ex.competitor_price(t=t * HOUR - 1, price=round(0.96 * state.segment_prices["web"], 2))
+        state, _ = tick(engine, state, [answer], t * HOUR)
+    kink = state.demand.competitor_kink
+    assert kink.follows() and abs(kink.ratio() - 0.96) < 0.003
+
+
+def test_a_segment_the_competitors_do_not_watch_is_priced_as_if_its_cuts_go_unanswered():
+    """A follower at 20 that undercuts our watched price by 4 %; buyers who weigh the competitor's price
+    heavily (cross-elasticity 1.5) and our own at -4, cost 10. Where its cuts are answered, a cut gains
+    only -4 + 1.5: the best price is about 10 x 2.5 / 1.5 = 16.7. Where the competitor answers another
+    segment's price, the competitor stays where that puts it: 10 x 4 / 3 = 13.3."""
+    from pricestream.domain.competitor_response import KinkedResponse
+    from pricestream.domain.demand_model import DemandModel, PeriodCounts
+    from pricestream.domain.learned_pricing import learned_policy
+    from pricestream.domain.pricing import CompetitorQuote, PricingContext
+    from pricestream.domain.segments import AnswerToWatchedPrice
+
+    model = DemandModel.new(20.0)
+    for _ in range(3):
+        model.close_period(PeriodCounts(views=40, units=1), 20.0, None, HOUR)
+    model.elasticity.mean = [math.log(0.03), -4.0, 1.5]
+    model.elasticity.precision = (np.eye(3) * 1e9).tolist()
+    model.competitor_kink = KinkedResponse(clusters=[[math.log(0.96), 5.0, 0.0, 1.0]], regime="free")
+    entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0, max_step_pct=10.0)
+
+    def price(demand):
+        ctx = PricingContext(catalog=entry, current_price=20.0, competitors={"rival": CompetitorQuote(20.0, True, 0)},
+                             on_hand=1e6, now_ms=10 * HOUR, sku="S", demand=demand, period_ms=HOUR)
+        return learned_policy(ctx, PolicyParams()).price
+
+    import dataclasses
+    watched = price(model)
+    unwatched = price(dataclasses.replace(model, competitor_kink=AnswerToWatchedPrice(model.competitor_kink, 20.0)))
+    assert abs(watched - 16.7) < 0.4 and abs(unwatched - 13.3) < 0.4
+
+
+def test_only_the_watched_segment_anticipates_the_follower():
+    """The same buyers in every segment (elasticity -4, cross-elasticity 1.5, cost 10) and a follower at
+    20 that undercuts by 4 %. Watching the web price, it answers web's cuts alone: web prices where a cut
+    gains only -4 + 1.5 (about 16.7), app and marketplace where theirs go unanswered (about 13.3). With
+    no segment named, any segment may be the lowest price, so every one anticipates it, as web does."""
+    from pricestream.domain.competitor_response import KinkedResponse
+
+    def prices(watch):
+        engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
+        entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0, max_step_pct=10.0,
+                                 segments=SEGMENTS, max_segment_spread_pct=0.5, competitors_watch_segment=watch)
+        state, _ = tick(engine, None, [entry, ex.competitor_price(t=1, price=20.0)], 0)
+        state.stock_known = False       # pricing only
+        state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
+        segments = state.segment_demand
+        segments.mean = [math.log(0.03)] * 3 + [-4.0, 0.0, 0.0, 0.0, 1.5]
+        segments.prior_mean = list(segments.mean)
+        segments.precision = (np.eye(8) * 1e9).tolist()
+        state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()      # the reach: anywhere
+        state.demand.competitor_kink = KinkedResponse(clusters=[[math.log(0.96), 5.0, 0.0, 1.0]], regime="free")
+        state, _ = tick(engine, state, [], 2 * HOUR)
+        return state.segment_prices
+
+    by_web, by_none = prices("web"), prices(None)
+    assert abs(by_web["web"] - 16.7) < 0.4
+    assert abs(by_web["app"] - 13.3) < 0.4 and abs(by_web["marketplace"] - 13.3) < 0.4
+    assert all(abs(p - 16.7) < 0.4 for p in by_none.values())
