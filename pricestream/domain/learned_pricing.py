@@ -29,8 +29,9 @@ Every period, per SKU:
    about as well as ``REACH_LOG_DEMAND`` says, widening as the elasticity sharpens; stock pacing may
    still raise the price past it.
 6. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
-   when it differs; ``stock-pacing``, ``competitor-cap`` and ``competitor-out-of-stock`` when they bound; the guardrails (applied
-   after, by the engine) add their own. The numbers behind the choice travel with it.
+   when it differs; ``stock-pacing``, ``competitor-cap`` and ``competitor-out-of-stock`` when they
+   bound; the guardrails (applied after, by the engine) add their own. The numbers behind the choice
+   travel with it.
 """
 
 from __future__ import annotations
