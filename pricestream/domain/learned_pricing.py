@@ -67,13 +67,11 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     more_reasons: list[str] = []
     cap = competitor_cap(entry, competitor)
     if cap is not None and prices[-1] > cap:
-        allowed = prices[prices <= cap]
-        prices = allowed if allowed.size else prices[:1]
+        prices = kept_by_rule(prices, prices <= cap, nearest=0)
         more_reasons.append("competitor-cap")
     match_floor = out_of_stock_match_floor(ctx)
     if match_floor is not None and prices[0] < match_floor:
-        kept = prices[prices >= match_floor]
-        prices = kept if kept.size else prices[-1:]
+        prices = kept_by_rule(prices, prices >= match_floor, nearest=-1)
         more_reasons.append("competitor-out-of-stock")
 
     horizon = pacing_horizon_periods(ctx)
@@ -196,6 +194,16 @@ def _log_grid(low: float, high: float) -> np.ndarray:
     grid = np.geomspace(low, high, GRID_POINTS) if high > low else np.array([low])
     grid.flags.writeable = False
     return grid
+
+
+def kept_by_rule(prices: np.ndarray, keep: np.ndarray, nearest: int) -> np.ndarray:
+    """The candidates a competitor rule keeps; when it keeps none, the one nearest to what it asks
+    (``nearest``: 0, the lowest, under a cap; -1, the highest, under a floor).
+
+    >>> kept_by_rule(np.array([10.0, 12.0, 14.0]), np.array([10.0, 12.0, 14.0]) <= 9.0, 0).tolist()
+    [10.0]
+    """
+    return prices[keep] if keep.any() else prices[[nearest]]
 
 
 def competitor_cap(entry: CatalogEntry, competitor: float | None) -> float | None:
