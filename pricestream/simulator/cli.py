@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pricestream.domain.experiment import CHALLENGER, CHAMPION, ExperimentLedger
 from pricestream.settings import Settings
-from pricestream.simulator.report import format_report
+from pricestream.simulator.report import format_report, skus_under_target
 from pricestream.simulator.run import OfflineDriver, progress_printer, simulate
 from pricestream.simulator.scenario import DAY_MS, load_scenario
 from streams.app import engine_config
@@ -162,6 +162,7 @@ def summarise(reports: list[dict]) -> dict:
         if values:
             summary[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values),
                             "min": min(values), "max": max(values)}
+    summary["skus_under_service_target_over_seeds"] = skus_under_target(fill_over_seeds(reports), "fill_rate")
     experiments = [r["experiment"] for r in reports if r.get("experiment")]
     if experiments:
         summary["experiment_verdicts"] = dict(Counter(e["verdict"] for e in experiments))
@@ -172,6 +173,20 @@ def summarise(reports: list[dict]) -> dict:
     return summary
 
 
+def fill_over_seeds(reports: list[dict]) -> dict:
+    """Each SKU's fill rate over all the seeds' units together, with its target. A fill-rate target is a
+    long-run share: a slow mover asked for 16 units in a run misses 0.95 with one unit lost, a tail the
+    (r, Q) rule plans for; over ten runs its fill is what the target promises."""
+    sold, asked, target = Counter(), Counter(), {}
+    for r in reports:
+        for sku, figures in r["per_sku"].items():
+            sold[sku] += figures["units_sold"]
+            asked[sku] += figures["units_demanded"]
+            target[sku] = figures["service_level_target"]
+    return {sku: {"fill_rate": sold[sku] / asked[sku] if asked[sku] else None, "service_level_target": target[sku]}
+            for sku in asked}
+
+
 def print_summary(summary: dict) -> None:
     print(f"{summary['scenario']} / {summary['policy']} over {len(summary['seeds'])} seeds")
     for key, v in summary.items():
@@ -179,5 +194,7 @@ def print_summary(summary: dict) -> None:
             matches = summary.get("experiment_verdict_matches_truth")
             print(f"  experiment verdicts: {v} (significant in {summary['experiment_significant_share']:.0%})"
                   + ("" if matches is None else f"; the truth's in {matches} of {len(summary['seeds'])}"))
+        elif key == "skus_under_service_target_over_seeds":
+            print(f"  SKUs under their fill target over all seeds' units: {', '.join(v) or 'none'}")
         elif isinstance(v, dict):
             print(f"  {key:<17} mean {v['mean']:10.4f}  std {v['std']:8.4f}  min {v['min']:10.4f}  max {v['max']:10.4f}")

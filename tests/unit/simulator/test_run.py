@@ -88,6 +88,41 @@ def test_restock_forecasts_are_scored_against_the_true_demand_of_the_days_they_p
     assert "x an informed (r, Q) replay's" in format_report(report, "learned")
 
 
+def test_over_several_seeds_a_sku_is_under_its_fill_target_only_if_all_its_units_together_are(capsys):
+    """One unit lost of 16 misses 0.95 in that run; over the runs' units together the SKU meets it.
+    A SKU short in every run stays short."""
+    from pricestream.simulator.cli import print_summary, summarise
+
+    def run(seed, slow, steady):
+        return {"seed": seed, "scenario": "s", "policy": "learned", "per_sku": {
+            "SLOW": {"units_sold": slow[0], "units_demanded": slow[1], "service_level_target": 0.95},
+            "STEADY": {"units_sold": steady[0], "units_demanded": steady[1], "service_level_target": 0.95}}}
+
+    summary = summarise([run(1, (15, 16), (90, 100)), run(2, (20, 20), (93, 100))])
+    assert summary["skus_under_service_target_over_seeds"] == ["STEADY"]
+    summary = summarise([run(1, (15, 16), (96, 100)), run(2, (20, 20), (95, 100))])
+    assert summary["skus_under_service_target_over_seeds"] == []
+    print_summary(summary)
+    assert "SKUs under their fill target over all seeds' units: none" in capsys.readouterr().out
+
+
+def test_the_service_variant_raises_every_target_below_it_and_changes_nothing_else(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "scenario_variant.py"
+    out = tmp_path / "variant.json"
+    subprocess.run([sys.executable, str(script), "standard", "service-0.97", str(out)], check=True)
+    base, variant = load_scenario("standard"), load_scenario(out)
+    assert variant.name == "standard-service-0.97"
+    targets = [(b.inventory.service_level, v.inventory.service_level) for b, v in zip(base.skus, variant.skus)]
+    assert all(v == max(b, 0.97) for b, v in targets) and any(b > 0.97 for b, _ in targets)
+    assert [dataclasses.replace(v, inventory=b.inventory) for b, v in zip(base.skus, variant.skus)] == list(base.skus)
+    for bad in ("service-1.5", "service-high"):
+        assert subprocess.run([sys.executable, str(script), "standard", bad, str(out)]).returncode == 2
+
+
 def test_forecasts_are_scored_against_the_units_asked_for_even_on_an_empty_shelf():
     """The engine forecasts demand: a period with nothing on the shelf scores its forecast, and the true
     expected demand (the floor), against the units asked for, not against the none that sold."""
