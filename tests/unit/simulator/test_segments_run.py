@@ -5,6 +5,7 @@ one price while the segments still buy apart."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from pricestream.domain.engine import EngineConfig
@@ -113,3 +114,37 @@ def test_the_watching_lowest_variant_has_competitors_see_the_cheapest_segment(tm
                                             "old_price": None, "event_time_ms": 0})
     assert market.skus["SEG-01"].price == 9.0                        # the lowest, not the web's
     assert subprocess.run([sys.executable, str(script), "segmented", "nonsense", str(out)]).returncode == 2
+
+
+def test_the_informed_ceiling_starts_each_segment_at_its_true_demand():
+    """``benchmarks/informed_ceiling.py`` on a segmented SKU: each segment's model conversion is the
+    truth's at any own price (the competitor's term is the view-weighted one the engine can hold)."""
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from pricestream.domain.demand_model import DemandModel
+    from pricestream.domain.engine import _segment_demand
+    from pricestream.simulator.demand import purchase_probability
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "informed_ceiling.py"
+    spec = importlib.util.spec_from_file_location("informed_ceiling", path)
+    ceiling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ceiling)
+    scenario = load_scenario("segmented")
+    truth, segment_truth = ceiling.known_truth(scenario)
+    sku = next(s for s in scenario.skus if s.sku == "SEG-08")
+    assert set(segment_truth) == {s.sku for s in scenario.skus if s.segments} and "SEG-06" in truth
+    assert truth["SEG-08"][0] == pytest.approx(0.5 * -4.0 + 0.3 * -2.5 + 0.2 * -7.0)
+    state = SimpleNamespace(sku="SEG-08", segment_demand=None, demand=DemandModel.new(sku.list_price),
+                            catalog=SimpleNamespace(segments=[s.name for s in sku.segments]))
+    model = ceiling.informed_segments(_segment_demand, segment_truth, 0.05)(state)
+    assert model.shares == [s.view_share for s in sku.segments]
+    for i, segment in enumerate(sku.segments):
+        _, e, _ = model.coefficients(i)
+        assert e == pytest.approx(segment.purchase.elasticity)
+        for price in (30.0, 41.0, 55.0):
+            # with the competitor's term out (no competitor in stock) the model's conversion is the truth's
+            assert float(model.conversions(i, np.array([price]), None)[0]) == pytest.approx(
+                purchase_probability(segment.purchase, price, None), rel=1e-9)
+    assert ceiling.informed_segments(_segment_demand, segment_truth, 0.05)(state) is model   # made once
