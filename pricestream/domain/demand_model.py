@@ -239,6 +239,10 @@ class DemandModel:
         lead-time demand, and the order placed on it)."""
         return self.elasticity.reference_price * math.exp(self.competitor_response.smoothed_log_price)
 
+    def others_gain(self, settled_competitor, views_per_period: float, drawn: bool) -> float:
+        """Nothing: a SKU priced as one has no other segments (``segments.SegmentDemand.others_gain``)."""
+        return 0.0
+
     def conversion_draw(self, prices: np.ndarray, competitor_price: float | None, rng: np.random.Generator | None,
                         ) -> np.ndarray:
         """Units per view at each of ``prices``: a posterior draw (Thompson sampling) when ``rng`` is

@@ -22,7 +22,7 @@ from pricestream.domain.learned_pricing import exploration_rng, learned_policy
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from pricestream.domain.segments import (
-    SPREAD, AnswerToWatchedPrice, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread,
+    SPREAD, AnswerSpillover, AnswerToWatchedPrice, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread,
     spread_ok, watched_price, watched_segment,
 )
 from pricestream.domain.warm_start import warm_demand_model
@@ -325,10 +325,14 @@ class Engine:
         # the segment the competitors watch decides first; the others meet the competitor where it answers
         # that price, whatever they charge (with none named, any segment may be the lowest: all anticipate)
         watched = watched_segment(entry, old)
+        competitor, bounds = _cheapest_in_stock(state), hard_bounds(entry)
         for s in sorted(names, key=lambda name: name != watched):
             kink = None if watched is None or s == watched else AnswerToWatchedPrice(
                 state.demand.competitor_kink, proposals[watched].price)
-            demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink)
+            # the watched segment counts what its price's answer does for the others' sales
+            spillover = None if watched is None or s != watched or competitor is None else AnswerSpillover(
+                segments, watched, shares, entry.unit_cost, competitor, (bounds.low, bounds.high))
+            demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink, spillover=spillover)
             # the shared stock is paced per segment at its share of the traffic
             ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
@@ -337,7 +341,6 @@ class Engine:
             # into the spread where the tick's draw says the segments earn most together, as the oracle
             # does with the truth; a band centred on the views-weighted mean of the proposals gives up
             # profit where the segments differ in conversion (``benchmarks/segments.sh`` prints how much)
-            bounds, competitor = hard_bounds(entry), _cheapest_in_stock(state)
             profit = {s: _segment_profit(segments, i, shares[s], entry.unit_cost, competitor, theta)
                       for i, s in enumerate(segments.names)}
             fitted, moved = best_band(own, profit, entry.max_segment_spread_pct, bounds.low,

@@ -92,12 +92,16 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         drawn_units = views_per_period * demand.conversion_draw(prices, settled, exploration_rng(
             params.seed, ctx.sku, ctx.now_ms))
         mean_units = views_per_period * demand.conversion_draw(prices, settled, None)
+        # a watched segment's price moves the follower the other segments sell against too
+        drawn_gain, mean_gain = (demand.others_gain(settled, views_per_period, drawn) for drawn in (True, False))
         if arrivals is None:
-            (drawn_k, paced), (mean_k, _) = (paced_choice(u, margins * u, capacity) for u in (drawn_units, mean_units))
+            (drawn_k, paced), (mean_k, _) = (paced_choice(u, margins * u + gain, capacity)
+                                             for u, gain in ((drawn_units, drawn_gain), (mean_units, mean_gain)))
         else:   # an open order whose arrival is uncertain: paced across its spread, to the service target
             (drawn_k, paced), (mean_k, _) = (
                 paced_choice_until_uncertain(u, margins, ctx.on_hand, arrivals, entry.service_level,
-                                             entry.service_kind, ctx.arriving_units) for u in (drawn_units, mean_units))
+                                             entry.service_kind, ctx.arriving_units, gain)
+                for u, gain in ((drawn_units, drawn_gain), (mean_units, mean_gain)))
         return drawn_k, mean_k, paced, mean_units
 
     in_reach, reach = within_reach(prices, entry.list_price, demand.reach_elasticity_sd)

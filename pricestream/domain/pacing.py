@@ -85,7 +85,7 @@ def paced_choice(units: Sequence[float], profit: Sequence[float], capacity: floa
 def paced_choice_until_uncertain(units: Sequence[float], margins: Sequence[float], stock: float,
                                  horizons: Sequence[float], service_level: float,
                                  service_kind: str = "fill-rate", cycle_units: float | None = None,
-                                 ) -> tuple[int, bool]:
+                                 other_profit: Sequence[float] | float = 0.0) -> tuple[int, bool]:
     """The candidate to charge this period when ``stock`` must last until an arrival whose time, in
     periods, is one of the equally likely ``horizons``; and whether the stock bound it.
 
@@ -98,6 +98,8 @@ def paced_choice_until_uncertain(units: Sequence[float], margins: Sequence[float
     1 - target (``cycle``). Among those, the one whose margin times its expected sales
     before the arrival, min(units x horizon, stock), is largest (a unit left when the order lands is
     not lost: it spares one of the order's). When none meets the target, the one that comes closest.
+    ``other_profit``: profit per period each candidate earns elsewhere (a watched segment's price lifts
+    the follower the other segments sell against), counted until the arrival too.
 
     >>> units, margins = [0.8, 0.6, 0.3, 0.1], [29.9, 34.9, 39.9, 44.9]       # Ferreira et al.'s instance
     >>> paced_choice_until_uncertain(units, margins, 100.0, [50.0, 100.0], 0.95)    # plenty: the best
@@ -108,6 +110,8 @@ def paced_choice_until_uncertain(units: Sequence[float], margins: Sequence[float
     (2, True)
     >>> paced_choice_until_uncertain(units, margins, 40.0, [30.0, 90.0], 0.5, "cycle")
     (1, True)
+    >>> paced_choice_until_uncertain(units, margins, 100.0, [50.0, 100.0], 0.95, other_profit=[0, 0, 20, 0])
+    (2, False)
     """
     units, margins = np.asarray(units, dtype=float), np.asarray(margins, dtype=float)
     demand = np.outer(units, np.asarray(horizons, dtype=float))        # candidates x horizons
@@ -119,8 +123,9 @@ def paced_choice_until_uncertain(units: Sequence[float], margins: Sequence[float
         shortfall = np.maximum(demand - stock, 0.0).mean(axis=1)        # expected units short
         allowed = (1.0 - service_level) * (demand.mean(axis=1) if cycle_units is None
                                            else np.full(len(units), float(cycle_units)))
-    worth = margins * np.minimum(demand, stock).mean(axis=1)
-    best = int(np.lexsort((units, -(margins * units)))[0])     # most profit per period; on a tie, fewer units
+    other_profit = np.broadcast_to(np.asarray(other_profit, dtype=float), units.shape)
+    worth = margins * np.minimum(demand, stock).mean(axis=1) + other_profit * float(np.mean(horizons))
+    best = int(np.lexsort((units, -(margins * units + other_profit)))[0])   # most profit a period; tie: fewer units
     ok = shortfall <= allowed + 1e-12
     if ok.any():
         chosen = int(np.lexsort((units, -np.where(ok, worth, -np.inf)))[0])

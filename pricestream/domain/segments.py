@@ -160,10 +160,11 @@ class SegmentDemand:
     elasticity."""
 
     def __init__(self, sku_demand, segments: SegmentedDemand, name: str, theta: np.ndarray | None = None,
-                 cov: np.ndarray | None = None, competitor_kink=None):
+                 cov: np.ndarray | None = None, competitor_kink=None, spillover: "AnswerSpillover | None" = None):
         self._sku = sku_demand
         self._segments = segments
         self._theta = theta
+        self._spillover = spillover
         self._i = segments.names.index(name)
         a, e, g = segments.coefficients(self._i)
         self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, cov), [a, e, g])
@@ -195,6 +196,56 @@ class SegmentDemand:
         else:
             theta = self._theta if self._theta is not None else self._segments.draw(rng)
         return self._segments.conversions(self._i, prices, competitor_price, theta)
+
+    def others_gain(self, settled_competitor, views_per_period: float, drawn: bool):
+        """What the other segments would gain per period where the competitor settles at each of
+        ``settled_competitor`` (this segment's candidates), at the tick's draw when ``drawn``: 0 unless
+        this is the watched segment of a SKU whose follower answers its price (``AnswerSpillover``)."""
+        if self._spillover is None or settled_competitor is None or np.ndim(settled_competitor) == 0:
+            return 0.0
+        sku_views = views_per_period / max(self.share, 1e-9)
+        return sku_views * self._spillover.gain_per_view(settled_competitor, self._theta if drawn else None)
+
+
+class AnswerSpillover:
+    """A follower answers the watched segment's price, and every segment sells against its answer: a
+    higher watched price that lifts the follower lifts the other segments' demand too (by their own
+    cross-elasticity). The watched segment's choice counts that gain, as the oracle's search over the
+    watched price does (``oracle.segment_oracle_answered``); otherwise it prices as if alone, and lower.
+
+    Each other segment's best profit per view of the SKU at the competitor's price now, over the hard
+    bounds, scales as ``(c / c_now)^g`` with the competitor's price c under the log-linear model (the
+    competitor's factor does not move a segment's best price); the gain is that scaling less one. The
+    spread's band, fitted after, is not counted.
+
+    >>> pooled = ElasticityEstimator.new(10.0, prior_elasticity=-2.0, prior_conversion=0.03, prior_cross=1.0)
+    >>> segments = SegmentedDemand.new(["web", "app"], pooled)
+    >>> spill = AnswerSpillover(segments, "web", {"web": 0.5, "app": 0.5}, 5.0, 10.0, (6.0, 20.0))
+    >>> # app's best is at 10: 0.5 of the views x 0.03 x margin 5 = 0.075 a view; a competitor 10 %
+    >>> # higher lifts it by 10 % (cross-elasticity 1)
+    >>> [round(float(x), 5) for x in spill.gain_per_view(np.array([10.0, 11.0]), None)]
+    [0.0, 0.0075]
+    """
+
+    BEST_PRICE_POINTS = 64
+
+    def __init__(self, segments: SegmentedDemand, watched: str, shares: Mapping[str, float], unit_cost: float,
+                 competitor_price: float, bounds: tuple[float, float]):
+        self._segments = segments
+        self._others = [(i, shares[name]) for i, name in enumerate(segments.names) if name != watched]
+        self._unit_cost = unit_cost
+        self._competitor = competitor_price
+        low, high = bounds
+        self._grid = np.exp(np.linspace(math.log(low), math.log(max(high, low)), self.BEST_PRICE_POINTS))
+
+    def gain_per_view(self, settled_competitor, theta: np.ndarray | None) -> np.ndarray:
+        ratio = np.asarray(settled_competitor, dtype=float) / self._competitor
+        gain = np.zeros_like(ratio)
+        for i, share in self._others:
+            best = float(np.max(share * (self._grid - self._unit_cost)
+                                * self._segments.conversions(i, self._grid, self._competitor, theta)))
+            gain += max(best, 0.0) * (ratio ** self._segments.coefficients(i, theta)[2] - 1.0)
+        return gain
 
 
 class AnswerToWatchedPrice:

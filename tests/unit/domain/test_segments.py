@@ -260,17 +260,20 @@ def test_a_segment_the_competitors_do_not_watch_is_priced_as_if_its_cuts_go_unan
     assert abs(watched - 16.7) < 0.4 and abs(unwatched - 13.3) < 0.4
 
 
-def test_only_the_watched_segment_anticipates_the_follower():
+def test_only_the_watched_segment_anticipates_the_follower_and_it_counts_what_the_answer_does_for_all():
     """The same buyers in every segment (elasticity -4, cross-elasticity 1.5, cost 10) and a follower at
-    20 that undercuts by 4 %. Watching the web price, it answers web's cuts alone: web prices where a cut
-    gains only -4 + 1.5 (about 16.7), app and marketplace where theirs go unanswered (about 13.3). With
-    no segment named, any segment may be the lowest price, so every one anticipates it, as web does."""
+    20 that undercuts by 4 %. Watching the web price, it answers web's moves alone: app and marketplace
+    price where their cuts go unanswered (about 13.3). Web alone would price where a cut gains only
+    -4 + 1.5 (about 16.7); but every segment sells against the follower's answer to web's price, so web
+    rises to where the follower stops following (20 / 0.96 = 20.8): what app and marketplace gain
+    from a dearer competitor outweighs what web loses. With no segment named, any segment may be the
+    lowest price, so every one anticipates the follower for itself, and none counts the others."""
     from pricestream.domain.competitor_response import KinkedResponse
 
     def prices(watch):
         engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
         entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0, max_step_pct=10.0,
-                                 segments=SEGMENTS, max_segment_spread_pct=0.5, competitors_watch_segment=watch)
+                                 segments=SEGMENTS, max_segment_spread_pct=1.0, competitors_watch_segment=watch)
         state, _ = tick(engine, None, [entry, ex.competitor_price(t=1, price=20.0)], 0)
         state.stock_known = False       # pricing only
         state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
@@ -284,6 +287,6 @@ def test_only_the_watched_segment_anticipates_the_follower():
         return state.segment_prices
 
     by_web, by_none = prices("web"), prices(None)
-    assert abs(by_web["web"] - 16.7) < 0.4
+    assert abs(by_web["web"] - 20.8) < 0.4
     assert abs(by_web["app"] - 13.3) < 0.4 and abs(by_web["marketplace"] - 13.3) < 0.4
     assert all(abs(p - 16.7) < 0.4 for p in by_none.values())
