@@ -11,8 +11,8 @@ level (conversion at the list price), the views, the competitors' answers and th
 in any run. A segmented SKU's segments start with their true levels and elasticities and their true
 view shares, and the SKU's pooled model with the view-weighted elasticities (what the reach and
 restocking read); the segments' one cross-elasticity is the view-weighted mean of theirs (the engine
-has one per SKU; the truth has one per segment). Prints, per seed, the ratio to the oracle of this run and of the same seed's ordinary
-``learned`` run, and per SKU the regret of both. The offline shell; restocking ``learned`` in both.
+has one per SKU; the truth has one per segment). Prints, per seed, the ratio to the oracle of this
+run and of the same seed's ordinary ``learned`` run, and per SKU the regret of both. The offline shell; restocking ``learned`` in both.
 """
 
 import argparse
