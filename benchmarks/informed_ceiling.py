@@ -19,6 +19,8 @@ import argparse
 import collections
 import math
 
+import numpy as np
+
 from pricestream.domain import engine as engine_module
 from pricestream.domain.demand_model import DemandModel
 from pricestream.settings import Settings
@@ -55,7 +57,7 @@ def informed_segments(segment_demand, truth: dict, sd: float):
                     + [sum(w * k[3] for w, k in zip(shares, known))])
             diag = [1.0 / sd ** 2] * (2 * n + 2)
             segments.mean, segments.prior_mean = list(mean), list(mean)
-            segments.precision = [[diag[i] if i == j else 0.0 for j in range(2 * n + 2)] for i in range(2 * n + 2)]
+            segments.precision = np.diag(diag).tolist()
             segments.prior_precision_diag = diag
             segments.shares = shares
         return segments

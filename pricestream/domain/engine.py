@@ -422,7 +422,7 @@ class Engine:
 def _segment_profit(segments: SegmentedDemand, i: int, share: float, unit_cost: float,
                     competitor: float | None, theta):
     """Segment i's expected profit per view of the SKU at an array of prices, under the draw ``theta``."""
-    return lambda prices: share * (prices - unit_cost) * segments.conversions(i, prices, competitor, theta)
+    return lambda prices: segments.profit_per_view(i, share, unit_cost, prices, competitor, theta)
 
 
 def _count_segment(state: SkuState, segment: str | None, index: int, n: int) -> None:

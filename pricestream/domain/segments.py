@@ -98,6 +98,12 @@ class SegmentedDemand:
         one per candidate (where a follower would settle at each), or None."""
         return log_linear_conversions(*self.coefficients(i, theta), prices, competitor_price, self.reference_price)
 
+    def profit_per_view(self, i: int, share: float, unit_cost: float, prices: np.ndarray, competitor_price,
+                        theta: np.ndarray | None = None) -> np.ndarray:
+        """Segment i's expected profit per view of the SKU (``share``: its share of the views) at each of
+        ``prices``, under ``theta`` or the posterior mean."""
+        return share * (prices - unit_cost) * self.conversions(i, prices, competitor_price, theta)
+
     def draw(self, rng: np.random.Generator, cov: np.ndarray | None = None) -> np.ndarray:
         """One draw of every coefficient from the posterior: a Thompson sample."""
         return gaussian_draw(self.mean, self.covariance() if cov is None else cov, rng)
@@ -242,8 +248,8 @@ class AnswerSpillover:
         ratio = np.asarray(settled_competitor, dtype=float) / self._competitor
         gain = np.zeros_like(ratio)
         for i, share in self._others:
-            best = float(np.max(share * (self._grid - self._unit_cost)
-                                * self._segments.conversions(i, self._grid, self._competitor, theta)))
+            best = float(np.max(self._segments.profit_per_view(i, share, self._unit_cost, self._grid,
+                                                               self._competitor, theta)))
             gain += max(best, 0.0) * (ratio ** self._segments.coefficients(i, theta)[2] - 1.0)
         return gain
 
