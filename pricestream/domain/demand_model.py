@@ -78,6 +78,14 @@ class DemandModel:
         (``learned_pricing.within_reach``)."""
         return self.elasticity.elasticity_sd
 
+    # a following competitor answers this SKU's cuts (a segment it does not watch says otherwise)
+    cuts_answered = True
+
+    def best_known_price(self, competitor_price: float | None) -> float:
+        """Where the conversion is known best: the learned policy's reach upward is measured from it
+        (``learned_pricing.within_reach``)."""
+        return self.elasticity.best_known_price(competitor_price)
+
     @classmethod
     def new(cls, reference_price: float, prior_elasticity: float = -2.0,
             prior_elasticity_sd: float = DEFAULT_PRIOR_SD[1],

@@ -88,6 +88,24 @@ class ElasticityEstimator:
         """One draw of (a, e, g) from the posterior: the Thompson sample of the learned pricing."""
         return gaussian_draw(self.mean, np.asarray(self.covariance()), rng)
 
+    def best_known_price(self, competitor_price: float | None) -> float:
+        """The price where the posterior knows the conversion best (the least variance of its log, with the
+        competitor at ``competitor_price``): the centre of the prices its data came from, weighted by the
+        units they sold; the reference price before any.
+
+        >>> est = ElasticityEstimator.new(reference_price=10.0)
+        >>> est.best_known_price(None)
+        10.0
+        >>> for t in range(500):           # sold at 12 and 14 only
+        ...     price = 12.0 if t % 2 else 14.0
+        ...     est.learn(100, round(100 * 0.03 * (price / 10.0) ** -2.0), price, None)
+        >>> 12.0 < est.best_known_price(None) < 14.0
+        True
+        """
+        return self.reference_price * math.exp(least_uncertain_log_price(
+            np.asarray(self.covariance()), np.array([1.0, 0.0, self._features(1.0, competitor_price)[2]]),
+            np.array([0.0, 1.0, 0.0])))
+
     def price_std_log(self) -> float:
         """Standard deviation of log(our price) over the periods seen: 0 when it never moved."""
         if self.periods < 2:
@@ -141,6 +159,14 @@ def log_linear_conversions(a: float, e: float, g: float, prices: np.ndarray, com
     c = 0.0 if competitor_price is None else np.log(np.asarray(competitor_price, dtype=float) / reference_price)
     eta = a + e * np.log(prices / reference_price) + g * c
     return np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+
+
+def least_uncertain_log_price(cov: np.ndarray, level: np.ndarray, slope: np.ndarray) -> float:
+    """The log price (relative to the reference) where log(conversion) = level . theta + lp x slope . theta
+    has the least posterior variance under ``cov``: where the data behind it centre. 0 (the reference
+    price) when the slope has no variance."""
+    slope_var = float(slope @ cov @ slope)
+    return 0.0 if slope_var <= 0 else -float(level @ cov @ slope) / slope_var
 
 
 def fade_toward_prior(precision: list[list[float]], mean: list[float], prior_precision_diag: list[float],

@@ -36,7 +36,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from pricestream.domain.elasticity import (
-    FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw, log_linear_conversions,
+    FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw, least_uncertain_log_price,
+    log_linear_conversions,
 )
 from pricestream.domain.guardrails import PRICE_TOLERANCE
 
@@ -91,6 +92,17 @@ class SegmentedDemand:
         x[n] = x[n + 1 + i] = 1.0
         cov = self.covariance() if cov is None else cov
         return math.sqrt(max(float(x @ cov @ x), 0.0))
+
+    def best_known_price(self, i: int, competitor_price: float | None, cov: np.ndarray | None = None) -> float:
+        """Where segment i's conversion is known best (``ElasticityEstimator.best_known_price``): the
+        centre of the prices its own data came from, the reference price before any."""
+        n = len(self.names)
+        level, slope, cross = np.zeros(2 * n + 2), np.zeros(2 * n + 2), np.zeros(2 * n + 2)
+        level[i], slope[n], slope[n + 1 + i], cross[2 * n + 1] = 1.0, 1.0, 1.0, 1.0
+        if competitor_price is not None:
+            level = level + math.log(competitor_price / self.reference_price) * cross
+        cov = self.covariance() if cov is None else cov
+        return self.reference_price * math.exp(least_uncertain_log_price(cov, level, slope))
 
     def conversions(self, i: int, prices: np.ndarray, competitor_price, theta: np.ndarray | None = None,
                     ) -> np.ndarray:
@@ -172,10 +184,11 @@ class SegmentDemand:
         self._theta = theta
         self._spillover = spillover
         self._i = segments.names.index(name)
+        self._cov = segments.covariance() if cov is None else cov
         a, e, g = segments.coefficients(self._i)
-        self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, cov), [a, e, g])
-        # how far from the list price demand is known: the SKU's, learned from every segment's sales
-        # (a segment's own deviation from it narrows only with that segment's; the price level does not)
+        self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, self._cov), [a, e, g])
+        # how far from the list price demand is known, and where best: the SKU's, learned from every
+        # segment's sales (a segment's own deviation narrows only with that segment's; the level does not)
         self.reach_elasticity_sd = sku_demand.reach_elasticity_sd
         self.views = sku_demand.views
         self.period_ms = sku_demand.period_ms
@@ -183,6 +196,12 @@ class SegmentDemand:
         # how a following competitor answers this segment's prices: the SKU's kink, or for a segment the
         # competitors do not watch, their answer to the watched one's price (``AnswerToWatchedPrice``)
         self.competitor_kink = sku_demand.competitor_kink if competitor_kink is None else competitor_kink
+        # a follower that watches another segment does not answer this one's cuts
+        self.cuts_answered = competitor_kink is None
+
+    def best_known_price(self, competitor_price: float | None) -> float:
+        """Where this segment's conversion is known best: its own sales' prices."""
+        return self._segments.best_known_price(self._i, competitor_price, self._cov)
 
     @property
     def share(self) -> float:

@@ -81,6 +81,26 @@ def test_the_price_stays_within_reach_of_the_list_price_until_the_elasticity_is_
     assert sharp.price < 17.0
 
 
+def test_above_the_list_price_the_reach_follows_the_prices_the_sku_has_sold_at():
+    # a SKU that has sold at 24 and 28 (list 20) for weeks: its demand is known best there, so the
+    # reach upward is measured from there; cuts stay measured from the list price
+    model = DemandModel.new(20.0)
+    rng = np.random.default_rng(3)
+    for t in range(600):
+        price = 24.0 if t % 2 else 28.0
+        units = int(rng.poisson(40 * 0.03 * (price / 20.0) ** -1.2))     # optimum at the upper bound
+        model.close_period(PeriodCounts(views=40, units=units), price, None, HOUR_MS)
+    known = model.best_known_price(None)
+    assert 24.0 < known < 28.0
+    chosen = [learned_policy(context(wide_entry(), model, now=t * HOUR_MS), PolicyParams(seed=7))
+              for t in range(700, 760)]
+    reach = chosen[0].inputs["reach"]
+    assert reach < math.log(known / 20.0)           # the list price's reach alone would not get there
+    assert max(p.price for p in chosen) > 20.0 * math.exp(reach) + 0.5      # past the list price's reach
+    assert all(math.log(p.price / known) <= reach + 0.02 for p in chosen)   # the grid's step: ~1.3 %
+    assert all(math.log(p.price / 20.0) >= -reach - 1e-9 for p in chosen)
+
+
 def test_the_same_input_and_seed_give_the_same_price_and_other_seeds_explore_differently():
     model = demand_model(20.0, -2.5, sd=0.8)
     ctx = context(wide_entry(), model)

@@ -290,3 +290,41 @@ def test_only_the_watched_segment_anticipates_the_follower_and_it_counts_what_th
     assert abs(by_web["web"] - 20.8) < 0.4
     assert abs(by_web["app"] - 13.3) < 0.4 and abs(by_web["marketplace"] - 13.3) < 0.4
     assert all(abs(p - 16.7) < 0.4 for p in by_none.values())
+
+
+def test_a_segment_whose_cuts_go_unanswered_is_in_reach_of_its_own_prices_below_the_list_price():
+    """The SKU's elasticity is barely known (the reach: about 10 % of the list price of 20), but the
+    marketplace has sold at 15 and 17 for weeks, and its buyers are elastic (-6, cost 10: best at 12).
+    Where its cuts would be answered (a follower watching it), it stays within 10 % under the list
+    price; where the follower watches another segment, its reach starts from its own prices."""
+    from pricestream.domain.demand_model import DemandModel, PeriodCounts
+    from pricestream.domain.learned_pricing import learned_policy
+    from pricestream.domain.pricing import PricingContext
+    from pricestream.domain.segments import AnswerToWatchedPrice, SegmentDemand, SegmentedDemand
+
+    model = DemandModel.new(20.0)
+    for _ in range(3):
+        model.close_period(PeriodCounts(views=40, units=1), 20.0, None, HOUR)
+    segments = SegmentedDemand.new(["web", "marketplace"], model.elasticity)
+    rng = np.random.default_rng(2)
+    for t in range(400):
+        held = {"web": 20.0, "marketplace": 15.0 if t % 2 else 17.0}
+        elasticity = {"web": -3.0, "marketplace": -6.0}
+        counts = {s: (40, int(rng.poisson(40 * 0.03 * (p / 20.0) ** elasticity[s]))) for s, p in held.items()}
+        segments.learn(counts, held, 80, None, False)
+    assert 15.0 < segments.best_known_price(1, None) < 17.0
+    entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0)
+
+    def chosen(kink):
+        demand = SegmentDemand(model, segments, "marketplace", competitor_kink=kink)
+        return [learned_policy(PricingContext(catalog=entry, current_price=20.0, competitors={}, on_hand=1e6,
+                                              now_ms=t * HOUR, sku="S", demand=demand, period_ms=HOUR),
+                               PolicyParams(seed=3)) for t in range(10, 40)]
+
+    answered, unanswered = chosen(None), chosen(AnswerToWatchedPrice(model.competitor_kink, 20.0))
+    reach = answered[0].inputs["reach"]
+    assert 0.08 < reach < 0.12
+    assert all(math.log(p.price / 20.0) >= -reach - 1e-9 for p in answered)
+    assert min(p.price for p in unanswered) < 20.0 * math.exp(-reach) - 1.0
+    known = unanswered[0].inputs["reach_known_price"]
+    assert all(math.log(p.price / known) >= -reach - 0.02 for p in unanswered)    # the grid's step: ~1.3 %
