@@ -102,9 +102,9 @@ class ElasticityEstimator:
         >>> 12.0 < est.best_known_price(None) < 14.0
         True
         """
+        at_reference = np.asarray(self._features(self.reference_price, competitor_price))     # (1, 0, log c)
         return self.reference_price * math.exp(least_uncertain_log_price(
-            np.asarray(self.covariance()), np.array([1.0, 0.0, self._features(1.0, competitor_price)[2]]),
-            np.array([0.0, 1.0, 0.0])))
+            np.asarray(self.covariance()), at_reference, np.array([0.0, 1.0, 0.0])))
 
     def price_std_log(self) -> float:
         """Standard deviation of log(our price) over the periods seen: 0 when it never moved."""

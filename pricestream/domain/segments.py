@@ -187,8 +187,9 @@ class SegmentDemand:
         self._cov = segments.covariance() if cov is None else cov
         a, e, g = segments.coefficients(self._i)
         self.elasticity = SegmentElasticity(e, segments.elasticity_sd(self._i, self._cov), [a, e, g])
-        # how far from the list price demand is known, and where best: the SKU's, learned from every
-        # segment's sales (a segment's own deviation narrows only with that segment's; the level does not)
+        # how far from the list price demand is known: the SKU's, learned from every segment's sales (a
+        # segment's own deviation narrows only with that segment's; the level does not). Where it is
+        # known best is the segment's own (``best_known_price``)
         self.reach_elasticity_sd = sku_demand.reach_elasticity_sd
         self.views = sku_demand.views
         self.period_ms = sku_demand.period_ms
