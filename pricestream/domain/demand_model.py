@@ -78,8 +78,8 @@ class DemandModel:
         (``learned_pricing.within_reach``)."""
         return self.elasticity.elasticity_sd
 
-    # a following competitor answers this SKU's cuts (a segment it does not watch says otherwise)
-    cuts_answered = True
+    # a following competitor answers this SKU's price (a segment it does not watch says otherwise)
+    price_answered = True
 
     def best_known_price(self, competitor_price: float | None) -> float:
         """Where the conversion is known best: the learned policy's reach upward is measured from it

@@ -28,7 +28,7 @@ Every period, per SKU:
 5. **Within reach of what is known** (``within_reach``): only candidates where the demand is known
    about as well as ``REACH_LOG_DEMAND`` says, widening as the elasticity sharpens: around the list
    price, and upward around the prices the SKU has sold at; stock pacing may still raise the price
-   past it.
+   past it. A segment whose price no competitor answers (one they do not watch) is not held in reach.
 6. **Reasons.** ``demand-optimal`` when the draw's choice is the posterior mean's, ``exploration``
    when it differs; ``stock-pacing``, ``competitor-cap`` and ``competitor-out-of-stock`` when they
    bound; the guardrails (applied after, by the engine) add their own. The numbers behind the choice
@@ -105,9 +105,13 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
                 for u, gain in ((drawn_units, drawn_gain), (mean_units, mean_gain)))
         return drawn_k, mean_k, paced, mean_units
 
-    known = demand.best_known_price(competitor)
-    in_reach, reach = within_reach(prices, entry.list_price, demand.reach_elasticity_sd, known,
-                                   demand.cuts_answered)
+    if demand.price_answered:
+        known = demand.best_known_price(competitor)
+        in_reach, reach = within_reach(prices, entry.list_price, demand.reach_elasticity_sd, known)
+    else:
+        # a segment no follower answers: a wrong draw costs a period's profit and is learned from, and
+        # drags no competitor down with it, so Thompson sampling alone says how far to explore
+        known, in_reach, reach = None, prices, None
     drawn_k, mean_k, paced, mean_units = choose(in_reach)
     if paced and prices[-1] > in_reach[-1]:
         # short of stock: pacing may raise the price past the reach, since a price raised to make the
@@ -141,7 +145,7 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
 
 
 def within_reach(prices: np.ndarray, list_price: float, elasticity_sd: float, known_price: float | None = None,
-                 cuts_answered: bool = True) -> tuple[np.ndarray, float]:
+                 ) -> tuple[np.ndarray, float]:
     """The candidates no further from the list price than the elasticity is known for, and that reach:
     |log(p / list)| <= ``REACH_LOG_DEMAND`` / sd(elasticity). At that distance the elasticity's own
     uncertainty moves the demand predicted by about ``REACH_LOG_DEMAND`` (one sd, in log units), so a
@@ -156,8 +160,8 @@ def within_reach(prices: np.ndarray, list_price: float, elasticity_sd: float, kn
     the SKU has sold above its list price. So a SKU whose optimum lies far above the list price climbs
     as it learns, instead of waiting at the edge of the list price's reach for an elasticity that
     prices held there teach slowly. Cuts stay measured from the list price: they are the moves a
-    following competitor answers. Where none answers them (``cuts_answered`` false: a segment the
-    competitors do not watch), cuts too are measured from ``known_price`` when that is below the list.
+    following competitor answers. (A segment whose price no competitor answers, one they do not watch,
+    is not held within reach at all: ``learned_policy``.)
 
     >>> p, reach = within_reach(np.array([7.0, 8.0, 9.5, 10.0, 10.5, 13.0]), 10.0, 1.0)
     >>> p.tolist(), round(reach, 2)
@@ -171,17 +175,14 @@ def within_reach(prices: np.ndarray, list_price: float, elasticity_sd: float, kn
     >>> # sold at 12 so far: up to 10 % above that, and still no further below the list price
     >>> within_reach(np.array([7.0, 8.0, 9.5, 10.0, 10.5, 12.0, 13.0, 14.0]), 10.0, 1.0, 12.0)[0].tolist()
     [9.5, 10.0, 10.5, 12.0, 13.0]
-    >>> # sold at 8 so far: cuts from there only where no competitor answers them
+    >>> # sold at 8 so far: cuts are still measured from the list price
     >>> within_reach(np.array([7.0, 7.5, 8.0, 9.5, 10.0, 10.5]), 10.0, 1.0, 8.0)[0].tolist()
     [9.5, 10.0, 10.5]
-    >>> within_reach(np.array([7.0, 7.5, 8.0, 9.5, 10.0, 10.5]), 10.0, 1.0, 8.0, cuts_answered=False)[0].tolist()
-    [7.5, 8.0, 9.5, 10.0, 10.5]
     """
     reach = REACH_LOG_DEMAND / max(elasticity_sd, 1e-9)
     log_distance = np.log(prices / list_price)
     known = 0.0 if known_price is None else math.log(known_price / list_price)
-    lowest = min(known, 0.0) if not cuts_answered else 0.0
-    near = (log_distance >= lowest - reach - 1e-12) & (log_distance <= max(known, 0.0) + reach + 1e-12)
+    near = (log_distance >= -reach - 1e-12) & (log_distance <= max(known, 0.0) + reach + 1e-12)
     # the nearest candidate on each side is always in reach: a ladder of price points wider apart than
     # the reach would otherwise hold the list price, never learn, and never widen it
     below, above = np.flatnonzero(log_distance < 0), np.flatnonzero(log_distance > 0)

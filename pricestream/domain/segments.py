@@ -197,8 +197,8 @@ class SegmentDemand:
         # how a following competitor answers this segment's prices: the SKU's kink, or for a segment the
         # competitors do not watch, their answer to the watched one's price (``AnswerToWatchedPrice``)
         self.competitor_kink = sku_demand.competitor_kink if competitor_kink is None else competitor_kink
-        # a follower that watches another segment does not answer this one's cuts
-        self.cuts_answered = competitor_kink is None
+        # a follower that watches another segment does not answer this one's price
+        self.price_answered = competitor_kink is None
 
     def best_known_price(self, competitor_price: float | None) -> float:
         """Where this segment's conversion is known best: its own sales' prices."""

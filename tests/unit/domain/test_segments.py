@@ -292,11 +292,12 @@ def test_only_the_watched_segment_anticipates_the_follower_and_it_counts_what_th
     assert all(abs(p - 16.7) < 0.4 for p in by_none.values())
 
 
-def test_a_segment_whose_cuts_go_unanswered_is_in_reach_of_its_own_prices_below_the_list_price():
+def test_a_segment_whose_price_goes_unanswered_is_not_held_within_reach():
     """The SKU's elasticity is barely known (the reach: about 10 % of the list price of 20), but the
     marketplace has sold at 15 and 17 for weeks, and its buyers are elastic (-6, cost 10: best at 12).
-    Where its cuts would be answered (a follower watching it), it stays within 10 % under the list
-    price; where the follower watches another segment, its reach starts from its own prices."""
+    Where its price would be answered (a follower watching it), it stays within 10 % under the list
+    price; where the follower watches another segment, no reach holds it: it prices toward its best,
+    below the reach of its own prices too."""
     from pricestream.domain.demand_model import DemandModel, PeriodCounts
     from pricestream.domain.learned_pricing import learned_policy
     from pricestream.domain.pricing import PricingContext
@@ -326,5 +327,6 @@ def test_a_segment_whose_cuts_go_unanswered_is_in_reach_of_its_own_prices_below_
     assert 0.08 < reach < 0.12
     assert all(math.log(p.price / 20.0) >= -reach - 1e-9 for p in answered)
     assert min(p.price for p in unanswered) < 20.0 * math.exp(-reach) - 1.0
-    known = unanswered[0].inputs["reach_known_price"]
-    assert all(math.log(p.price / known) >= -reach - 0.02 for p in unanswered)    # the grid's step: ~1.3 %
+    assert all(p.inputs["reach"] is None for p in unanswered)
+    known = segments.best_known_price(1, None)
+    assert min(p.price for p in unanswered) < known * math.exp(-reach) - 1.0
