@@ -23,7 +23,7 @@ from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from pricestream.domain.segments import (
     SPREAD, AnswerSpillover, AnswerToWatchedPrice, SegmentDemand, SegmentedDemand, best_band, blended_price, fit_spread,
-    spread_ok, watched_price, watched_segment,
+    rounded_into_spread, spread_ok, watched_price, watched_segment,
 )
 from pricestream.domain.warm_start import warm_demand_model
 from schemas.codec import Delisting, PriorWithdrawal, deterministic_id
@@ -348,10 +348,17 @@ class Engine:
         else:
             fitted, moved = fit_spread(own, shares, entry.max_segment_spread_pct)
         guarded = {s: apply_guardrails(fitted[s], old[s], entry) for s in names}
+        if not spread_ok([g.price for g in guarded.values()], entry.max_segment_spread_pct):
+            # rounded to whole cents past the top of a band they were fitted to the edge of
+            rounded = rounded_into_spread(guarded, old, lambda price, before: apply_guardrails(price, before, entry),
+                                          entry.max_segment_spread_pct)
+            moved = moved | {s for s in names if rounded[s] is not guarded[s]}
+            guarded = rounded
         new = {s: g.price for s, g in guarded.items()}
         if not spread_ok(list(new.values()), entry.max_segment_spread_pct):
-            # step limits or price points pulled them apart again: keep prices that kept the spread, or
-            # when there are none (a first listing, a tighter catalogue), the default segment's for all
+            # price points or old prices outside today's rules pulled them apart again: keep prices that
+            # kept the spread, or when there are none (a first listing, a tighter catalogue), the default
+            # segment's for all
             keep = all(old[s] is not None for s in names) and spread_ok(list(old.values()), entry.max_segment_spread_pct) \
                 and all(abs(apply_guardrails(old[s], old[s], entry).price - old[s]) <= PRICE_TOLERANCE for s in names)
             new = dict(old) if keep else {s: new[names[0]] for s in names}

@@ -22,9 +22,11 @@ segments' prices are then fitted into the catalogue's spread (the highest at mos
 ``max_segment_spread_pct`` above the lowest: ``best_band`` under the learned policy, where the draw
 says they earn most together; ``fit_spread``, centred, for the baselines), and each is guarded by the
 SKU's guardrails. The spread
-is a hard rule, like the hard bounds: if step limits or price points leave a spread too wide, the
-segments keep their prices (which kept it), or, when they have none that do, all take the default
-segment's.
+is a hard rule, like the hard bounds. Step limits cannot break it (each segment stops between its old
+price and its fitted one, both inside the spread); rounding to whole cents can, by a cent at the
+band's edge, and those prices are rounded into it instead (``rounded_into_spread``). If price
+points leave a spread too wide, the segments keep their prices (which kept it), or, when they have
+none that do, all take the default segment's.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pricestream.domain.elasticity import (
     FORGETTING, ElasticityEstimator, capped_newton_step, fade_toward_prior, gaussian_draw, least_uncertain_log_price,
     log_linear_conversions,
 )
-from pricestream.domain.guardrails import PRICE_TOLERANCE
+from pricestream.domain.guardrails import PRICE_TOLERANCE, GuardedPrice
 
 SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mean over about a week of hours
 LEVEL_PRIOR_SD = 1.0                # a segment's conversion level, around the SKU's
@@ -402,6 +404,41 @@ def best_band(own: Mapping[str, float], profit: Mapping[str, Callable[[np.ndarra
         total = total + profit[name](_clip_into_band(p, edges, max_spread, low, high))
     prices = band_prices(own, float(edges[int(np.argmax(total))]), max_spread, low, high)
     return prices, {s for s in own if abs(prices[s] - own[s]) > PRICE_TOLERANCE}
+
+
+def rounded_into_spread(guarded: Mapping[str, GuardedPrice], old: Mapping[str, float | None],
+                        guard: Callable[[float, float | None], GuardedPrice], max_spread: float,
+                        ) -> dict[str, GuardedPrice]:
+    """Guarded prices rounded into the spread by a cent (``guard(price, old price)``: the SKU's
+    guardrails). Prices fitted to the edge of the band keep the spread exactly, and rounding each to a
+    whole cent can put the highest half a cent past it. (Step limits alone cannot: each segment stops
+    between its old price and its fitted one, both sets inside the spread; but a price held at its step
+    limit rounds toward the inside of its step range.) The prices past the band's top cent are rounded
+    down to it; where a step limit holds one there, the lowest are rounded up to the band's bottom cent
+    instead. The caller checks the spread again.
+
+    >>> from pricestream.domain.guardrails import GuardedPrice
+    >>> def guard(price, old):   # at most 10 % a step, in whole cents inside it
+    ...     low, high = old * 0.9, old * 1.1
+    ...     cents = round(min(max(price, low), high), 2)
+    ...     return GuardedPrice(min(max(cents, math.ceil(low * 100) / 100), math.floor(high * 100) / 100), ())
+    >>> def rounded(fitted, old):
+    ...     guarded = {s: guard(p, old[s]) for s, p in fitted.items()}
+    ...     before = spread_ok([g.price for g in guarded.values()], 0.5)
+    ...     return before, {s: g.price for s, g in rounded_into_spread(guarded, old, guard, 0.5).items()}
+    >>> rounded({"web": 39.59 * 1.5, "marketplace": 39.59}, {"web": 60.0, "marketplace": 40.0})
+    (False, {'web': 59.38, 'marketplace': 39.59})
+    >>> # both held at their step limits, 30.942 and 20.628: within their steps, 30.95 and 20.63
+    >>> rounded({"app": 29.15, "marketplace": 19.43}, {"app": 34.38, "marketplace": 22.92})
+    (False, {'app': 30.95, 'marketplace': 20.64})
+    """
+    prices = [g.price for g in guarded.values()]
+    top = math.floor(min(prices) * (1 + max_spread) / CENT + 1e-6) * CENT
+    down = {s: g if g.price <= top + PRICE_TOLERANCE else guard(top, old.get(s)) for s, g in guarded.items()}
+    if spread_ok([g.price for g in down.values()], max_spread):
+        return down
+    bottom = math.ceil(max(prices) / (1 + max_spread) / CENT - 1e-6) * CENT
+    return {s: g if g.price >= bottom - PRICE_TOLERANCE else guard(bottom, old.get(s)) for s, g in guarded.items()}
 
 
 def fit_spread(proposals: dict[str, float], shares: dict[str, float], max_spread: float,

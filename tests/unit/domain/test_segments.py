@@ -29,6 +29,25 @@ def price_changes(outputs):
     return [o for o in outputs if o.TOPIC == "price-changes"]
 
 
+def _segments_known(scale, mean):
+    """A learned engine and a SKU (cost 10, list price 20, bounds 11-40, x ``scale``; a 50 % spread) whose
+    segments' posterior is known to be ``mean``, and its own elasticity too, so its prices may go
+    anywhere (``learned_pricing.within_reach``). Pricing only: its stock is unknown."""
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
+    entry = ex.catalog_entry(unit_cost=round(10.0 * scale, 2), list_price=round(20.0 * scale, 2),
+                             min_price=round(11.0 * scale, 2), max_price=round(40.0 * scale, 2), max_step_pct=10.0,
+                             segments=SEGMENTS, max_segment_spread_pct=0.5)
+    state, _ = tick(engine, None, [entry], 0)
+    state.stock_known = False
+    state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
+    segments = state.segment_demand
+    segments.mean = list(mean)
+    segments.prior_mean = list(mean)
+    segments.precision = (np.eye(len(mean)) * 1e9).tolist()     # known: the draw is the mean
+    state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()
+    return engine, state
+
+
 def test_a_segmented_sku_gets_a_price_per_segment_and_an_unsegmented_one_price():
     engine = Engine(EngineConfig("static"))
     seg, out = tick(engine, None, [ex.catalog_entry(segments=SEGMENTS)], 0)
@@ -181,20 +200,10 @@ def test_the_spread_band_sits_where_the_segments_earn_most_together():
     band follows the profit, where one centred on the views-weighted mean of the segments' optima sits
     near web's. Under the demand the engine knows, its prices earn what the best band does, and 5 % more
     than that centred band."""
-    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
-    entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=11.0, max_price=40.0, max_step_pct=10.0,
-                             segments=SEGMENTS, max_segment_spread_pct=0.5)
-    state, _ = tick(engine, None, [entry], 0)
-    state.stock_known = False       # pricing only
-    state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
-    segments = state.segment_demand
     # levels (conversion at the reference price 20), shared elasticity -4, app's deviation +2.5, no cross
-    segments.mean = [math.log(0.005), math.log(0.3), math.log(0.005), -4.0, 0.0, 2.5, 0.0, 0.0]
-    segments.prior_mean = list(segments.mean)
-    segments.precision = (np.eye(8) * 1e9).tolist()     # known: the draw is the mean
+    engine, state = _segments_known(1.0, [math.log(0.005), math.log(0.3), math.log(0.005), -4.0, 0.0, 2.5, 0.0, 0.0])
+    segments = state.segment_demand
     segments.shares = [0.8, 0.1, 0.1]
-    # and the SKU's own, so its prices may go anywhere (learned_pricing.within_reach)
-    state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()
     state, _ = tick(engine, state, [], 2 * HOUR)
     prices = state.segment_prices
     assert spread_ok(list(prices.values()), 0.5)
@@ -330,3 +339,24 @@ def test_a_segment_whose_price_goes_unanswered_is_not_held_within_reach():
     assert all(p.inputs["reach"] is None for p in unanswered)
     known = segments.best_known_price(1, None)
     assert min(p.price for p in unanswered) < known * math.exp(-reach) - 1.0
+
+
+def test_prices_fitted_to_the_edge_of_the_spread_are_rounded_into_it_not_held_back():
+    """App's buyers want 1.5 x what web's and the marketplace's do, at the spread's limit, so the band's
+    top sits at exactly 1.5 x its bottom; rounded to the nearest cent it is half a cent past it on some
+    price scales. The top is rounded down into the band then: every scale's prices move to the band from
+    the list price (they were held at the list price whenever the rounding broke the spread)."""
+    held = []
+    for scale in np.geomspace(0.3, 3.0, 24):
+        engine, state = _segments_known(scale, [math.log(0.01), math.log(0.3), math.log(0.01), -4.0, 0.0, 2.5, 0.0, 0.0])
+        before = dict(state.segment_prices)
+        state, out = tick(engine, state, [], 2 * HOUR)
+        prices = state.segment_prices
+        assert spread_ok(list(prices.values()), 0.5)
+        if prices == before:
+            held.append(round(scale, 3))
+            continue
+        fitted = {c.segment: c.inputs["spread_fitted_price"] for c in price_changes(out)}
+        assert all(abs(prices[s] - fitted[s]) <= 0.02 for s in fitted)     # within cents of the band
+        assert prices["app"] > 1.4 * prices["web"]
+    assert held == []
