@@ -349,7 +349,7 @@ class Engine:
             fitted, moved = fit_spread(own, shares, entry.max_segment_spread_pct)
         guarded = {s: apply_guardrails(fitted[s], old[s], entry) for s in names}
         if not spread_ok([g.price for g in guarded.values()], entry.max_segment_spread_pct):
-            # rounded to whole cents past the top of a band they were fitted to the edge of
+            # fitted to the edge of the band, then rounded to whole cents a cent past it
             rounded = rounded_into_spread(guarded, old, lambda price, before: apply_guardrails(price, before, entry),
                                           entry.max_segment_spread_pct)
             moved = moved | {s for s in names if rounded[s] is not guarded[s]}
