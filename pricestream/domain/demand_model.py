@@ -21,7 +21,7 @@ import numpy as np
 from dataclasses import dataclass, field
 
 from pricestream.domain.calendar import CalendarEffects, CalendarView, window_lift
-from pricestream.domain.competitor_response import CompetitorResponse, KinkedResponse
+from pricestream.domain.competitor_response import SMOOTHING as PRICE_SMOOTHING, CompetitorResponse, KinkedResponse
 from pricestream.domain.elasticity import DEFAULT_PRIOR_CONVERSION, DEFAULT_PRIOR_SD, ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
 
@@ -71,6 +71,10 @@ class DemandModel:
     # the next day's units at the planning price, mean and variance, averaged over the last ~2 days of
     # ticks (from warm-up on): what restocking plans the lead time's demand on. None until warmed up.
     planned_daily_units: tuple[float, float] | None = None
+    # our own price as charged (log, over the reference price), smoothed over about ten periods: what
+    # stock is planned for. For a segmented SKU that is the blend of its segments' prices, not the
+    # watched segment's that the competitor models learn against (``competitor_response``).
+    smoothed_log_price: float | None = None
 
     @property
     def reach_elasticity_sd(self) -> float:
@@ -116,6 +120,9 @@ class DemandModel:
         else:
             self.views.learn_one(float(closed.views) / lift)
         if price is not None:
+            x = math.log(price / self.elasticity.reference_price)
+            self.smoothed_log_price = x if self.smoothed_log_price is None else (
+                (1 - PRICE_SMOOTHING) * self.smoothed_log_price + PRICE_SMOOTHING * x)
             seen = price if watched_price is None else watched_price
             self.competitor_response.learn(seen, competitor_price, self.elasticity.reference_price)
             self.competitor_kink.learn(seen, competitor_price)
@@ -156,7 +163,7 @@ class DemandModel:
 
     def planning_price(self, price: float) -> float:
         """The price stock is planned for: the typical one once prices have history (``price`` before)."""
-        return self.typical_price() if self.competitor_response.periods else price
+        return self.typical_price() if self.smoothed_log_price is not None else price
 
     def _learn_lift(self, views: int, period_ms: int, calendar: CalendarView | None) -> float:
         """The calendar's lift of the period just closed, after learning from it: the baseline learns
@@ -245,7 +252,7 @@ class DemandModel:
         """Our price smoothed over the last ten or so periods: what to plan stock for, rather than one
         period's exploratory price (a lower price drawn for an hour would otherwise inflate the
         lead-time demand, and the order placed on it)."""
-        return self.elasticity.reference_price * math.exp(self.competitor_response.smoothed_log_price)
+        return self.elasticity.reference_price * math.exp(self.smoothed_log_price or 0.0)
 
     def others_gain(self, settled_competitor, views_per_period: float, drawn: bool) -> float:
         """Nothing: a SKU priced as one has no other segments (``segments.SegmentDemand.others_gain``)."""
@@ -286,7 +293,7 @@ class DemandModel:
                 "competitor_kink": self.competitor_kink.to_state(),
                 # only once an effect was met: a shop without a calendar keeps its state as small as before
                 **({"calendar_effects": self.calendar_effects.to_state()} if self.calendar_effects.mean else {}),
-                "planned_daily_units": self.planned_daily_units}
+                "planned_daily_units": self.planned_daily_units, "smoothed_log_price": self.smoothed_log_price}
 
     @classmethod
     def from_state(cls, d: dict) -> "DemandModel":
@@ -300,7 +307,16 @@ class DemandModel:
                    if "competitor_kink" in d else KinkedResponse(),
                    calendar_effects=CalendarEffects.from_state(d.get("calendar_effects")),
                    planned_daily_units=None if d.get("planned_daily_units") is None
-                   else tuple(d["planned_daily_units"]))
+                   else tuple(d["planned_daily_units"]),
+                   smoothed_log_price=d["smoothed_log_price"] if "smoothed_log_price" in d
+                   else _smoothed_log_price_before_it_was_kept(d))
+
+
+def _smoothed_log_price_before_it_was_kept(d: dict) -> float | None:
+    """State written before the model kept its own smoothed price: the competitor model's, which is the
+    same for a SKU with one price (a segmented SKU's watched price, until the next periods blend in)."""
+    response = d.get("competitor_response")
+    return response["smoothed_log_price"] if response and response.get("periods") else None
 
 
 def views_forecaster(period_ms: int) -> ForecasterSelector:

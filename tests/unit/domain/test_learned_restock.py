@@ -156,6 +156,33 @@ def test_stock_is_planned_for_the_typical_price_not_one_periods_exploratory_pric
     assert reorder_plan(entry, model, 14.0, None).reorder_point > at_typical.reorder_point
 
 
+def test_a_segmented_sku_plans_its_stock_at_the_blend_of_its_prices_not_at_the_watched_segments():
+    """A segmented SKU's pooled model learns its conversion at the blend of the segments' prices (15.00
+    here), while its competitor models learn against the price the competitors watch (20.00). Stock
+    serves every segment, so it is planned at the blend: planned at the watched price, the lead time's
+    demand came out (20/15)^-e times too low, and the SKU's orders too small."""
+    entry = catalog_entry(lead_time_days_mean=3.0, lead_time_days_std=0.5)
+    model = DemandModel.new(20.0)
+    for t in range(24 * 14):
+        units = int(2.0 * (t + 1)) - int(2.0 * t)
+        model.close_period(PeriodCounts(views=100, units=units), 15.0, None, HOUR_MS, watched_price=20.0)
+    assert abs(model.typical_price() - 15.0) < 1e-9
+    assert abs(math.exp(model.competitor_response.smoothed_log_price) * 20.0 - 20.0) < 1e-9
+    planned = learned_restock_policy(entry, Stock(on_hand=0), model, 15.0, None)
+    assert planned.reorder_point == reorder_plan(entry, model, 15.0, None).reorder_point
+    # about 2 units an hour over 3 days and an hour: the rate sold at the blend
+    assert abs(planned.lead_time_demand_mean - 2.0 * 73) / (2.0 * 73) < 0.1
+    assert planned.reorder_point > reorder_plan(entry, model, 20.0, None).reorder_point
+    # restored from state: kept; from state written before it was, the competitor model's stands in
+    state = json.loads(json.dumps(model.to_state()))
+    assert abs(DemandModel.from_state(state).typical_price() - 15.0) < 1e-9
+    del state["smoothed_log_price"]
+    assert abs(DemandModel.from_state(state).typical_price() - 20.0) < 1e-9
+    fresh = DemandModel.new(20.0).to_state()
+    del fresh["smoothed_log_price"]
+    assert DemandModel.from_state(fresh).planning_price(17.0) == 17.0       # no price charged yet
+
+
 def test_an_uncertain_conversion_widens_the_lead_time_demand_as_one_error_over_the_whole_lead_time():
     """A slow mover with a handful of units seen does not know its conversion well, and that error is the
     same every day of the lead time: the spread grows by about mean x sd(conversion), not by a day's
