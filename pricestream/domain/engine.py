@@ -18,7 +18,9 @@ from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, u
 from pricestream.domain.experiment import CHALLENGER, Experiment
 from pricestream.domain.guardrails import PRICE_TOLERANCE, apply_guardrails, hard_bounds
 from pricestream.domain.inventory import BASELINE_RESTOCK_POLICIES, Stock
-from pricestream.domain.learned_pricing import exploration_rng, learned_policy
+from pricestream.domain.learned_pricing import (
+    candidate_prices, exploration_rng, learned_policy, pacing_horizon_periods,
+)
 from pricestream.domain.learned_restock import learned_restock_policy
 from pricestream.domain.pricing import BASELINE_POLICIES, CompetitorQuote, PolicyParams, PricingContext
 from pricestream.domain.segments import (
@@ -291,6 +293,13 @@ class Engine:
                               open_order_age_ms=None if arriving is None else now - stock.ordered_at[arriving],
                               arriving_units=None if arriving is None else stock.open_orders[arriving] * share)
 
+    def _stock_per_view(self, state: SkuState, now: int) -> float | None:
+        """The stock a period until more arrives (``pacing_horizon_periods``) over the next period's
+        views: what a segmented SKU's sales a view must fit in; None when nothing bounds the stock."""
+        horizon = pacing_horizon_periods(self._context(state, now, None, state.sku, state.demand))
+        views = state.demand.expected_views(1)[0]
+        return None if horizon is None or views <= 0 else state.stock.on_hand / horizon / views
+
     def _reprice(self, state: SkuState, now: int, outputs: list, arm: str | None, policy: str,
                  periodic: bool = False) -> None:
         if self._rate_limited(state, now):
@@ -326,6 +335,10 @@ class Engine:
         # that price, whatever they charge (with none named, any segment may be the lowest: all anticipate)
         watched = watched_segment(entry, old)
         competitor, bounds = _cheapest_in_stock(state), hard_bounds(entry)
+        # the shared stock is paced per segment at its share of the units the segments would sell at one
+        # shadow price of a unit (``SegmentedDemand.stock_shares``); baselines do not pace
+        stock_shares = shares if policy not in DEMAND_PRICED else dict(zip(segments.names, segments.stock_shares(
+            entry.unit_cost, candidate_prices(entry, None), competitor, theta, self._stock_per_view(state, now))))
         for s in sorted(names, key=lambda name: name != watched):
             kink = None if watched is None or s == watched else AnswerToWatchedPrice(
                 state.demand.competitor_kink, proposals[watched].price)
@@ -333,8 +346,7 @@ class Engine:
             spillover = None if watched is None or s != watched or competitor is None else AnswerSpillover(
                 segments, watched, shares, entry.unit_cost, competitor, (bounds.low, bounds.high))
             demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink, spillover=spillover)
-            # the shared stock is paced per segment at its share of the traffic
-            ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, shares[s])
+            ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, stock_shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
         own = {s: p.price for s, p in proposals.items()}
         if policy in DEMAND_PRICED:

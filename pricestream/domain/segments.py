@@ -50,6 +50,7 @@ DEVIATION_PRIOR_SD = 0.5            # a segment's own deviation from it
 CROSS_PRIOR_SD = 1.0
 SPREAD = "clamped:segment-spread"
 CENT = 0.01
+SHADOW_PRICE_POINTS = 48            # shadow prices of a unit of stock tried when sharing it (stock_shares)
 BAND_POINTS = 64                    # lower edges a segment band search tries: steps of well under 1 %
 
 
@@ -117,6 +118,39 @@ class SegmentedDemand:
         """Segment i's expected profit per view of the SKU (``share``: its share of the views) at each of
         ``prices``, under ``theta`` or the posterior mean."""
         return share * (prices - unit_cost) * self.conversions(i, prices, competitor_price, theta)
+
+    def stock_shares(self, unit_cost: float, prices: np.ndarray, competitor_price,
+                     theta: np.ndarray | None = None, stock_per_view: float | None = None) -> list[float]:
+        """Each segment's share of the SKU's shared stock, for pacing: its share of the units the
+        segments would sell together if each charged its most profitable of ``prices`` net of one
+        shadow price of a unit of stock (under ``theta`` or the posterior mean; the competitor as
+        given). The shadow price is 0 when their units a view fit in ``stock_per_view`` (stock a period
+        until more arrives, over the views a period; None: nothing bounds it), else the least that
+        makes them fit: the fluid LP's price of a unit, one for all the segments, since a unit one
+        sells is a unit the others cannot. Split by the shares of the views instead, a price-sensitive
+        segment priced low, which buys many units a view, was paced far above its best price while the
+        others kept stock they did not need.
+
+        >>> segments = SegmentedDemand.new(["web", "marketplace"], ElasticityEstimator.new(20.0))
+        >>> segments.mean = [math.log(0.04), math.log(0.04), -2.0, 0.0, -1.0, 0.0]   # marketplace: e = -3
+        >>> grid = np.geomspace(11.0, 40.0, 64)       # cost 10: web best at 20, marketplace at 15
+        >>> [round(x, 2) for x in segments.stock_shares(10.0, grid, None)]            # 0.02 and 0.047 a view
+        [0.3, 0.7]
+        >>> [round(x, 2) for x in segments.stock_shares(10.0, grid, None, stock_per_view=0.03)]  # both priced up
+        [0.37, 0.63]
+        """
+        margins = np.asarray(prices, dtype=float) - unit_cost
+        q = np.array([self.conversions(i, prices, competitor_price, theta) for i in range(len(self.names))])
+        shadow = np.linspace(0.0, max(float(margins.max()), 0.0), SHADOW_PRICE_POINTS)
+        # each segment's best price at each shadow price, and its units a view of the SKU there
+        best = np.argmax((margins[None, None, :] - shadow[:, None, None]) * q[None, :, :], axis=2)
+        units = np.asarray(self.shares)[None, :] * np.take_along_axis(q[None, :, :], best[:, :, None], axis=2)[:, :, 0]
+        row = 0
+        if stock_per_view is not None:
+            fits = np.flatnonzero(units.sum(axis=1) <= stock_per_view + 1e-12)
+            row = int(fits[0]) if fits.size else len(shadow) - 1
+        total = float(units[row].sum())
+        return (units[row] / total).tolist() if total > 0 else list(self.shares)
 
     def draw(self, rng: np.random.Generator, cov: np.ndarray | None = None) -> np.ndarray:
         """One draw of every coefficient from the posterior: a Thompson sample."""

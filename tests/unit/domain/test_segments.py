@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pricestream.domain.engine import Engine, EngineConfig, SkuState
 from pricestream.domain.guardrails import PRICE_TOLERANCE, hard_bounds
+from pricestream.domain.inventory import Stock
 from pricestream.domain.pricing import PolicyParams
 from pricestream.domain.segments import fit_spread, spread_ok
 from schemas import examples as ex
@@ -360,3 +361,22 @@ def test_prices_fitted_to_the_edge_of_the_spread_are_rounded_into_it_not_held_ba
         assert all(abs(prices[s] - fitted[s]) <= 0.02 for s in fitted)     # within cents of the band
         assert prices["app"] > 1.4 * prices["web"]
     assert held == []
+
+
+def test_short_stock_is_shared_between_the_segments_at_one_shadow_price_not_by_their_views():
+    """Three segments with a third of the views each; the marketplace (e = -3, best at 15.00) buys more
+    than twice the units a view of web and app (e = -2, best at 20.00). The stock until the open order
+    lands is short of all they would sell. Each segment's price p then implies a shadow price of a unit,
+    p (1 + e) / e - cost, and the fluid LP charges one for all the segments: a unit the marketplace sells
+    is one web cannot. Split by the views, the marketplace alone was priced up (a shadow price of 1.51)
+    while web and app kept stock they did not need (0)."""
+    elasticities = {"web": -2.0, "app": -2.0, "marketplace": -3.0}
+    engine, state = _segments_known(1.0, [math.log(0.04)] * 3 + [-2.0, 0.0, 0.0, -1.0, 0.0])
+    state.stock_known = True
+    state.stock = Stock(on_hand=2.0)            # the forecast is half a view a period: ~2.1 units by the order
+    state.stock.place("restock-1", 500, 0)
+    state, out = tick(engine, state, [], 2 * HOUR)
+    changes = {c.segment: c for c in price_changes(out)}
+    assert set(changes) == set(SEGMENTS) and all("stock-pacing" in c.reasons for c in changes.values())
+    shadow = {s: c.new_price * (1 + elasticities[s]) / elasticities[s] - 10.0 for s, c in changes.items()}
+    assert min(shadow.values()) > 0.2 and max(shadow.values()) - min(shadow.values()) < 0.5
