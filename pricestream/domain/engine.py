@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pricestream.domain.calendar import CalendarView
 from pricestream.domain.demand_model import DAY_MS, DemandModel, PeriodCounts, units_std
 from pricestream.domain.experiment import CHALLENGER, Experiment
@@ -339,12 +341,15 @@ class Engine:
         # shadow price of a unit (``SegmentedDemand.stock_shares``); baselines do not pace
         stock_shares = shares if policy not in DEMAND_PRICED else dict(zip(segments.names, segments.stock_shares(
             entry.unit_cost, candidate_prices(entry, None), competitor, theta, self._stock_per_view(state, now))))
+        watched_spillover = None
         for s in sorted(names, key=lambda name: name != watched):
             kink = None if watched is None or s == watched else AnswerToWatchedPrice(
                 state.demand.competitor_kink, proposals[watched].price)
             # the watched segment counts what its price's answer does for the others' sales
             spillover = None if watched is None or s != watched or competitor is None else AnswerSpillover(
                 segments, watched, shares, entry.unit_cost, competitor, (bounds.low, bounds.high))
+            if spillover is not None:
+                watched_spillover = spillover
             demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink, spillover=spillover)
             ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, stock_shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
@@ -355,6 +360,12 @@ class Engine:
             # profit where the segments differ in conversion (``benchmarks/segments.sh`` prints how much)
             profit = {s: _segment_profit(segments, i, shares[s], entry.unit_cost, competitor, theta)
                       for i, s in enumerate(segments.names)}
+            if watched_spillover is not None and self.config.params.anticipate_competitors:
+                # the band counts what the watched price's answer does, as its proposal did; without it
+                # the band sat where the follower's answer is ignored, pulling the watched price down
+                profit[watched] = _answered_segment_profit(
+                    segments, segments.names.index(watched), shares[watched], entry.unit_cost, competitor, theta,
+                    state.demand.competitor_kink, watched_spillover)
             fitted, moved = best_band(own, profit, entry.max_segment_spread_pct, bounds.low,
                                       max(bounds.high, bounds.low))
         else:
@@ -442,6 +453,18 @@ def _segment_profit(segments: SegmentedDemand, i: int, share: float, unit_cost: 
                     competitor: float | None, theta):
     """Segment i's expected profit per view of the SKU at an array of prices, under the draw ``theta``."""
     return lambda prices: segments.profit_per_view(i, share, unit_cost, prices, competitor, theta)
+
+
+def _answered_segment_profit(segments: SegmentedDemand, i: int, share: float, unit_cost: float,
+                             competitor: float, theta, kink, spillover: AnswerSpillover):
+    """The watched segment's expected profit per view of the SKU at an array of prices, as its proposal
+    counts it: the follower settles where it answers each price (``kink``), and every other segment sells
+    against that answer (``spillover``: their gain from it)."""
+    def profit(prices):
+        settled = kink.settled_competitor_price(competitor, prices)
+        own = segments.profit_per_view(i, share, unit_cost, prices, settled, theta)
+        return own if np.ndim(settled) == 0 else own + spillover.gain_per_view(settled, theta)
+    return profit
 
 
 def _count_segment(state: SkuState, segment: str | None, index: int, n: int) -> None:

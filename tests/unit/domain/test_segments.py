@@ -270,36 +270,56 @@ def test_a_segment_the_competitors_do_not_watch_is_priced_as_if_its_cuts_go_unan
     assert abs(watched - 16.7) < 0.4 and abs(unwatched - 13.3) < 0.4
 
 
-def test_only_the_watched_segment_anticipates_the_follower_and_it_counts_what_the_answer_does_for_all():
-    """The same buyers in every segment (elasticity -4, cross-elasticity 1.5, cost 10) and a follower at
-    20 that undercuts by 4 %. Watching the web price, it answers web's moves alone: app and marketplace
-    price where their cuts go unanswered (about 13.3). Web alone would price where a cut gains only
-    -4 + 1.5 (about 16.7); but every segment sells against the follower's answer to web's price, so web
-    rises to where the follower stops following (20 / 0.96 = 20.8): what app and marketplace gain
-    from a dearer competitor outweighs what web loses. With no segment named, any segment may be the
-    lowest price, so every one anticipates the follower for itself, and none counts the others."""
+def _priced_against_a_follower(watch, max_spread):
+    """The segments' prices at the second tick when the same buyers shop in every segment (elasticity
+    -4, cross-elasticity 1.5, cost 10: known) and a follower at 20 undercuts the price it watches by 4 %."""
     from pricestream.domain.competitor_response import KinkedResponse
 
-    def prices(watch):
-        engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
-        entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0, max_step_pct=10.0,
-                                 segments=SEGMENTS, max_segment_spread_pct=1.0, competitors_watch_segment=watch)
-        state, _ = tick(engine, None, [entry, ex.competitor_price(t=1, price=20.0)], 0)
-        state.stock_known = False       # pricing only
-        state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
-        segments = state.segment_demand
-        segments.mean = [math.log(0.03)] * 3 + [-4.0, 0.0, 0.0, 0.0, 1.5]
-        segments.prior_mean = list(segments.mean)
-        segments.precision = (np.eye(8) * 1e9).tolist()
-        state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()      # the reach: anywhere
-        state.demand.competitor_kink = KinkedResponse(clusters=[[math.log(0.96), 5.0, 0.0, 1.0]], regime="free")
-        state, _ = tick(engine, state, [], 2 * HOUR)
-        return state.segment_prices
+    engine = Engine(EngineConfig("learned", params=PolicyParams(seed=5)))
+    entry = ex.catalog_entry(unit_cost=10.0, list_price=20.0, min_price=10.5, max_price=40.0, max_step_pct=10.0,
+                             segments=SEGMENTS, max_segment_spread_pct=max_spread, competitors_watch_segment=watch)
+    state, _ = tick(engine, None, [entry, ex.competitor_price(t=1, price=20.0)], 0)
+    state.stock_known = False       # pricing only
+    state, _ = tick(engine, state, [ex.click(t=5, segment="web")], HOUR)
+    segments = state.segment_demand
+    segments.mean = [math.log(0.03)] * 3 + [-4.0, 0.0, 0.0, 0.0, 1.5]
+    segments.prior_mean = list(segments.mean)
+    segments.precision = (np.eye(8) * 1e9).tolist()
+    state.demand.elasticity.precision = (np.eye(3) * 1e9).tolist()      # the reach: anywhere
+    state.demand.competitor_kink = KinkedResponse(clusters=[[math.log(0.96), 5.0, 0.0, 1.0]], regime="free")
+    state, _ = tick(engine, state, [], 2 * HOUR)
+    return state.segment_prices
 
-    by_web, by_none = prices("web"), prices(None)
+
+def test_only_the_watched_segment_anticipates_the_follower_and_it_counts_what_the_answer_does_for_all():
+    """The same buyers in every segment and a follower at 20 that undercuts by 4 %
+    (``_priced_against_a_follower``). Watching the web price, it answers web's moves alone: app and
+    marketplace price where their cuts go unanswered (about 13.3). Web alone would price where a cut
+    gains only -4 + 1.5 (about 16.7); but every segment sells against the follower's answer to web's
+    price, so web rises to where the follower stops following (20 / 0.96 = 20.8): what app and
+    marketplace gain from a dearer competitor outweighs what web loses. With no segment named, any
+    segment may be the lowest price, so every one anticipates the follower for itself, and none counts
+    the others."""
+    by_web, by_none = _priced_against_a_follower("web", 1.0), _priced_against_a_follower(None, 1.0)
     assert abs(by_web["web"] - 20.8) < 0.4
     assert abs(by_web["app"] - 13.3) < 0.4 and abs(by_web["marketplace"] - 13.3) < 0.4
     assert all(abs(p - 16.7) < 0.4 for p in by_none.values())
+
+
+def test_the_spread_band_counts_the_followers_answer_to_the_watched_price():
+    """As above, with a spread of 25 %: web's 20.8 and the others' 13.3 do not fit, and the band decides.
+    Counting the follower's answer to web's price (as web's own proposal does), the band keeps web at
+    20.8 and lifts app and marketplace to its bottom, 16.6: 0.369 a view against 0.338 for the band
+    that took the follower's price as given (web at 16.6, where its cuts look free, and the others at
+    13.3). That band pulled the watched price down to where the follower undercuts it."""
+    prices = _priced_against_a_follower("web", 0.25)
+    assert abs(prices["web"] - 20.8) < 0.4
+    assert abs(prices["app"] - 16.6) < 0.4 and abs(prices["marketplace"] - 16.6) < 0.4
+
+    def profit_a_view(p):
+        follower = min(20.0, 0.96 * p["web"])
+        return sum((x - 10.0) * 0.03 * (x / 20.0) ** -4 * (follower / 20.0) ** 1.5 for x in p.values()) / 3
+    assert profit_a_view(prices) > 1.05 * profit_a_view({"web": 16.57, "app": 13.26, "marketplace": 13.26})
 
 
 def test_a_segment_whose_price_goes_unanswered_is_not_held_within_reach():
