@@ -341,15 +341,14 @@ class Engine:
         # shadow price of a unit (``SegmentedDemand.stock_shares``); baselines do not pace
         stock_shares = shares if policy not in DEMAND_PRICED else dict(zip(segments.names, segments.stock_shares(
             entry.unit_cost, candidate_prices(entry, None), competitor, theta, self._stock_per_view(state, now))))
-        watched_spillover = None
+        # the watched segment counts what its price's answer does for the others' sales (its proposal, and
+        # the band below)
+        watched_spillover = None if watched is None or competitor is None else AnswerSpillover(
+            segments, watched, shares, entry.unit_cost, competitor, (bounds.low, bounds.high))
         for s in sorted(names, key=lambda name: name != watched):
             kink = None if watched is None or s == watched else AnswerToWatchedPrice(
                 state.demand.competitor_kink, proposals[watched].price)
-            # the watched segment counts what its price's answer does for the others' sales
-            spillover = None if watched is None or s != watched or competitor is None else AnswerSpillover(
-                segments, watched, shares, entry.unit_cost, competitor, (bounds.low, bounds.high))
-            if spillover is not None:
-                watched_spillover = spillover
+            spillover = watched_spillover if s == watched else None
             demand = SegmentDemand(state.demand, segments, s, theta, cov, competitor_kink=kink, spillover=spillover)
             ctx = self._context(state, now, old[s], f"{state.sku}/{s}", demand, stock_shares[s])
             proposals[s] = PRICING_POLICIES[policy](ctx, self.config.params)
