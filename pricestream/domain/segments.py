@@ -6,7 +6,7 @@ share of the SKU's page views, and one conversion model for all its segments, le
     log(units per view in segment s) = a_s + (e + d_s) log(p_s / p_ref) + g log(c / p_ref)
 
 a conversion level per segment, a price elasticity ``e`` shared by the segments plus a deviation
-``d_s`` per segment whose prior is tight around 0, and the cross-elasticity ``g``. Every segment's
+``d_s`` per segment whose prior is centred on 0, and the cross-elasticity ``g``. Every segment's
 sales teach the shared ``e``; a segment's own ``d_s`` moves only as far as its own data say. So a
 segment with little data prices nearly as the SKU would with one price, and one with enough data at
 its own price finds its own optimum: the pooling toward the SKU's overall estimate, in one posterior
@@ -46,7 +46,10 @@ from pricestream.domain.guardrails import PRICE_TOLERANCE, GuardedPrice
 SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mean over about a week of hours
 LEVEL_PRIOR_SD = 1.0                # a segment's conversion level, around the SKU's
 ELASTICITY_PRIOR_SD = 1.0           # the shared elasticity, around the SKU's pooled estimate
-DEVIATION_PRIOR_SD = 0.5            # a segment's own deviation from it
+# a segment's own deviation from it: as wide as the SKU's own prior (a segment may differ from its SKU
+# as much as the SKU may from the pool). At 0.5 a thin segment far from the others (a marketplace at
+# -3.4 beside web at -2.2) was held near them with a spread too narrow to explore its way out
+DEVIATION_PRIOR_SD = 1.0
 CROSS_PRIOR_SD = 1.0
 SPREAD = "clamped:segment-spread"
 CENT = 0.01
