@@ -62,9 +62,8 @@ class CompetitorResponse:
 
     def learn(self, price: float, competitor_price: float | None, reference_price: float) -> None:
         """One closed period: our price in it and the cheapest in-stock competitor's at its end."""
-        x = math.log(price / reference_price)
-        self.smoothed_log_price = x if self.periods == 0 else (
-            (1 - SMOOTHING) * self.smoothed_log_price + SMOOTHING * x)
+        self.smoothed_log_price = smoothed_log_price(None if self.periods == 0 else self.smoothed_log_price,
+                                                     math.log(price / reference_price))
         self.periods += 1
         if competitor_price is None:
             return
@@ -92,6 +91,11 @@ class CompetitorResponse:
     def from_state(cls, d: dict) -> "CompetitorResponse":
         return cls(smoothed_log_price=d["smoothed_log_price"], mean=list(d["mean"]),
                    precision=[list(r) for r in d["precision"]], periods=d["periods"])
+
+
+def smoothed_log_price(previous: float | None, x: float) -> float:
+    """A log price smoothed over about ``1 / SMOOTHING`` periods: ``x`` itself when there is no history."""
+    return x if previous is None else (1 - SMOOTHING) * previous + SMOOTHING * x
 
 
 # -- the kinked response -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 from dataclasses import dataclass, field
 
 from pricestream.domain.calendar import CalendarEffects, CalendarView, window_lift
-from pricestream.domain.competitor_response import SMOOTHING as PRICE_SMOOTHING, CompetitorResponse, KinkedResponse
+from pricestream.domain.competitor_response import CompetitorResponse, KinkedResponse, smoothed_log_price
 from pricestream.domain.elasticity import DEFAULT_PRIOR_CONVERSION, DEFAULT_PRIOR_SD, ElasticityEstimator
 from pricestream.domain.forecasting import ForecasterSelector
 
@@ -120,9 +120,8 @@ class DemandModel:
         else:
             self.views.learn_one(float(closed.views) / lift)
         if price is not None:
-            x = math.log(price / self.elasticity.reference_price)
-            self.smoothed_log_price = x if self.smoothed_log_price is None else (
-                (1 - PRICE_SMOOTHING) * self.smoothed_log_price + PRICE_SMOOTHING * x)
+            self.smoothed_log_price = smoothed_log_price(self.smoothed_log_price,
+                                                         math.log(price / self.elasticity.reference_price))
             seen = price if watched_price is None else watched_price
             self.competitor_response.learn(seen, competitor_price, self.elasticity.reference_price)
             self.competitor_kink.learn(seen, competitor_price)
