@@ -71,9 +71,10 @@ class DemandModel:
     # the next day's units at the planning price, mean and variance, averaged over the last ~2 days of
     # ticks (from warm-up on): what restocking plans the lead time's demand on. None until warmed up.
     planned_daily_units: tuple[float, float] | None = None
-    # our own price as charged (log, over the reference price), smoothed over about ten periods: what
-    # stock is planned for. For a segmented SKU that is the blend of its segments' prices, not the
-    # watched segment's that the competitor models learn against (``competitor_response``).
+    # our own price as charged (log, over the reference price), or lower where stock pacing raised it
+    # (``PriceProposal.planning_price``), smoothed over about ten periods: what stock is planned for. For
+    # a segmented SKU that is the blend of its segments' prices, not the watched segment's that the
+    # competitor models learn against (``competitor_response``).
     smoothed_log_price: float | None = None
 
     @property
@@ -101,12 +102,13 @@ class DemandModel:
 
     def close_period(self, closed: PeriodCounts, price: float | None, competitor_price: float | None,
                      period_ms: int | None, price_points: bool = False, calendar: CalendarView | None = None,
-                     watched_price: float | None = None) -> None:
+                     watched_price: float | None = None, planning_price: float | None = None) -> None:
         """Learn from the period just closed (``closed``: its counts; ``price``: what we charged;
         ``price_points``: the SKU may only take listed prices, so they are also learned one by one;
         ``calendar``: the SKU's calendar as of this tick, None when no entry concerns it;
         ``watched_price``: the price competitors saw, when it is not ``price`` (a segmented SKU's watched
-        segment), which the competitor models learn against)."""
+        segment), which the competitor models learn against; ``planning_price``: what stock was planned
+        for meanwhile, when it is not ``price``: ``PriceProposal.planning_price``)."""
         self.outlook = calendar
         if period_ms is None or period_ms <= 0:
             return                        # the opening tick: no period behind it
@@ -120,8 +122,9 @@ class DemandModel:
         else:
             self.views.learn_one(float(closed.views) / lift)
         if price is not None:
+            planned = price if planning_price is None else planning_price
             self.smoothed_log_price = smoothed_log_price(self.smoothed_log_price,
-                                                         math.log(price / self.elasticity.reference_price))
+                                                         math.log(planned / self.elasticity.reference_price))
             seen = price if watched_price is None else watched_price
             self.competitor_response.learn(seen, competitor_price, self.elasticity.reference_price)
             self.competitor_kink.learn(seen, competitor_price)

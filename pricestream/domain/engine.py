@@ -99,12 +99,16 @@ class SkuState:
     segment_prices: dict[str, float] = field(default_factory=dict)
     segment_demand: SegmentedDemand | None = None
     segment_period: dict[str, list[int]] = field(default_factory=dict)
+    # the price stock is planned for while ``price`` is charged: lower when stock pacing raised it
+    # (``PriceProposal.planning_price``); None before the first decision, or in state written before it
+    planning_price: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sku": self.sku,
             "catalog": None if self.catalog is None else _record_dict(self.catalog),
             "price": self.price, "last_price_change_ms": self.last_price_change_ms,
+            "planning_price": self.planning_price,
             "reprice_pending": self.reprice_pending, "reprice_trigger": list(self.reprice_trigger),
             "price_seq": self.price_seq, "restock_seq": self.restock_seq,
             "competitors": {k: [q.price, q.in_stock, q.event_time_ms] for k, q in self.competitors.items()},
@@ -128,7 +132,7 @@ class SkuState:
     def from_dict(cls, d: dict[str, Any]) -> "SkuState":
         return cls(
             sku=d["sku"], catalog=None if d["catalog"] is None else CatalogEntry(**d["catalog"]),
-            price=d["price"], last_price_change_ms=d["last_price_change_ms"],
+            price=d["price"], last_price_change_ms=d["last_price_change_ms"], planning_price=d.get("planning_price"),
             reprice_pending=d["reprice_pending"], reprice_trigger=tuple(d["reprice_trigger"]), price_seq=d["price_seq"], restock_seq=d["restock_seq"],
             competitors={k: CompetitorQuote(*v) for k, v in d["competitors"].items()},
             stock=Stock(on_hand=d["on_hand"], open_orders=dict(d["open_orders"]),
@@ -244,7 +248,7 @@ class Engine:
         seen = watched_price(state.catalog, state.segment_prices) if state.catalog.segments else None
         state.demand.close_period(closed, state.price, competitor, period_ms,
                                   price_points=state.catalog.price_points is not None, calendar=calendar,
-                                  watched_price=seen)
+                                  watched_price=seen, planning_price=state.planning_price)
         segment_counts = _close_segment_counts(state)
         if segment_counts is not None and period_ms is not None and period_ms > 0:
             _segment_demand(state).learn(segment_counts, state.segment_prices, closed.views, competitor,
@@ -310,6 +314,8 @@ class Engine:
         ctx = self._context(state, now, state.price, state.sku, state.demand)
         proposal = PRICING_POLICIES[policy](ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
+        state.planning_price = proposal.planning_price(guarded.price if state.price is None or abs(
+            guarded.price - state.price) > PRICE_TOLERANCE else state.price)
         if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
             return      # no change, no event
         outputs.append(self._price_change(state, now, policy, arm, periodic, None, state.price, guarded.price,
@@ -399,6 +405,8 @@ class Engine:
             if s not in names:          # a segment the catalogue no longer names
                 del state.segment_prices[s]
         state.price = blended_price(state.segment_prices, shares)
+        state.planning_price = blended_price(
+            {s: proposals[s].planning_price(p) for s, p in state.segment_prices.items()}, shares)
         if changed:
             state.last_price_change_ms = now
 

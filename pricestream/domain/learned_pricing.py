@@ -85,7 +85,8 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
     arrivals = arrival_horizons_periods(ctx) if paced_stock else None
 
     def choose(prices: np.ndarray):
-        """(drawn index, posterior mean's index, whether the stock bound, mean units) over ``prices``."""
+        """(drawn index, posterior mean's index, whether the stock bound, mean units, the drawn index had
+        the stock not bound) over ``prices``."""
         margins = prices - entry.unit_cost
         # optionally, where the cheapest competitor would settle at each candidate: a cut it answers
         # gains less (the oracle counts its answer too)
@@ -103,7 +104,8 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
                 paced_choice_until_uncertain(u, margins, ctx.on_hand, arrivals, entry.service_level,
                                              entry.service_kind, ctx.arriving_units, gain)
                 for u, gain in ((drawn_units, drawn_gain), (mean_units, mean_gain)))
-        return drawn_k, mean_k, paced, mean_units
+        unpaced_k = paced_choice(drawn_units, margins * drawn_units + drawn_gain, None)[0] if paced else drawn_k
+        return drawn_k, mean_k, paced, mean_units, unpaced_k
 
     if demand.price_answered:
         known = demand.best_known_price(competitor)
@@ -112,12 +114,15 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         # a segment no follower answers: a wrong draw costs a period's profit and is learned from, and
         # drags no competitor down with it, so Thompson sampling alone says how far to explore
         known, in_reach, reach = None, prices, None
-    drawn_k, mean_k, paced, mean_units = choose(in_reach)
+    drawn_k, mean_k, paced, mean_units, unpaced_k = choose(in_reach)
+    # what the stock is planned for: the price the draw chose within reach had the stock been enough
+    unpaced_price = float(in_reach[unpaced_k]) if paced else None
     if paced and prices[-1] > in_reach[-1]:
         # short of stock: pacing may raise the price past the reach, since a price raised to make the
         # stock last sells units that would otherwise run out, whatever the demand at it turns out to be
         in_reach = prices[prices >= in_reach[0]]
-        drawn_k, mean_k, paced, mean_units = choose(in_reach)
+        drawn_k, mean_k, paced, mean_units, _ = choose(in_reach)
+        unpaced_price = unpaced_price if paced else None
     prices = in_reach
 
     price = float(prices[drawn_k])
@@ -140,8 +145,9 @@ def learned_policy(ctx: PricingContext, params: PolicyParams) -> PriceProposal:
         "stock_cover_periods": ctx.on_hand / units_new if units_new > 0 else None,
         "pacing_horizon_periods": horizon, "pacing_capacity": capacity,
         "pacing_late_arrival_periods": None if arrivals is None else arrivals[-1],
+        "unpaced_price": unpaced_price,
     }
-    return PriceProposal(price, reason, inputs, tuple(more_reasons))
+    return PriceProposal(price, reason, inputs, tuple(more_reasons), unpaced_price)
 
 
 def within_reach(prices: np.ndarray, list_price: float, elasticity_sd: float, known_price: float | None = None,

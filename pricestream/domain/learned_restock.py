@@ -7,7 +7,9 @@ Q would leave short. Why (r, Q) and not a periodic order-up-to: ticks come every
 than orders, so review is as good as continuous, and Q trades the order cost against holding cost.
 
 - **Lead-time demand** is the demand model's forecast of units per day (the next day's, at the typical
-  price and the current competitor: views forecast x conversion, ``DemandModel.expected_units``) over
+  price and the current competitor: views forecast x conversion, ``DemandModel.expected_units``; where
+  stock pacing raised the price, the typical price counts the one the stock would otherwise have
+  allowed: ``PriceProposal.planning_price``) over
   the lead time plus one period (the review delay). Where that is 30 units or more (the normal
   approximation), the rate and its variance are the average of the last two days' such forecasts
   (``DemandModel.planned_daily_units``): a reorder point that jitters with each hour's forecast is

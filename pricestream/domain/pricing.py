@@ -53,6 +53,22 @@ class PriceProposal:
     reason: str                               # the policy's reason code
     inputs: Mapping[str, float | None]        # the numbers behind it, for the audit trail
     more_reasons: tuple[str, ...] = ()        # further codes, e.g. stock-pacing, competitor-cap
+    # the price proposed had the stock been enough, when stock pacing raised it: see ``planning_price``
+    unpaced_price: float | None = None
+
+    def planning_price(self, charged: float) -> float:
+        """The price to plan stock for once ``charged`` (this proposal, guarded) is set: the lower of it
+        and the unpaced price. Pacing raises the price because stock is short; stock planned for the
+        demand at the raised price orders too little and keeps the shortage going. A development trace
+        of ``segmented`` SEG-08 (seed 20240606) was paced in most of its first four weeks and planned 123
+        units of lead-time demand where the run told the truth planned 218.
+
+        >>> PriceProposal(12.0, "demand-optimal", {}, ("stock-pacing",), unpaced_price=10.0).planning_price(11.5)
+        10.0
+        >>> PriceProposal(12.0, "demand-optimal", {}).planning_price(11.5)
+        11.5
+        """
+        return charged if self.unpaced_price is None else min(charged, self.unpaced_price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +106,7 @@ def competitor_match_policy(ctx: PricingContext, params: PolicyParams) -> PriceP
     >>> from schemas.examples import catalog_entry
     >>> quotes = {"a": CompetitorQuote(18.0, True, 0), "b": CompetitorQuote(15.0, False, 0)}
     >>> competitor_match_policy(PricingContext(catalog_entry(), None, quotes, 0, 0), PolicyParams(undercut=0.0))
-    PriceProposal(price=18.0, reason='competitor-match', inputs={'competitor_price': 18.0, 'undercut': 0.0}, more_reasons=())
+    PriceProposal(price=18.0, reason='competitor-match', inputs={'competitor_price': 18.0, 'undercut': 0.0}, more_reasons=(), unpaced_price=None)
     """
     cheapest = ctx.cheapest_in_stock_competitor()
     if cheapest is None:

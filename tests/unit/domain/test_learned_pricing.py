@@ -130,6 +130,19 @@ def test_pacing_may_raise_the_price_past_the_reach_of_a_young_model():
     assert "stock-pacing" in short.more_reasons and short.price > 20.0 * math.exp(0.1) + 1e-9
 
 
+def test_a_paced_price_carries_the_price_the_same_draw_chose_with_stock_enough_which_stock_is_planned_for():
+    entry = wide_entry(restock_enabled=False, sell_until_ms=110 * HOUR_MS)
+    model = demand_model(20.0, -3.0, sd=1.0, views=100)
+    free = learned_policy(context(entry, model, on_hand=1e6), PolicyParams())
+    short = learned_policy(context(entry, model, on_hand=30), PolicyParams())
+    assert free.unpaced_price is None and free.planning_price(free.price) == free.price
+    assert "stock-pacing" in short.more_reasons and short.price > free.price
+    # within the reach the free price was chosen in, not the wider range pacing may take the price to
+    assert short.unpaced_price == free.price == short.inputs["unpaced_price"]
+    assert short.planning_price(short.price) == free.price
+    assert short.planning_price(0.9 * free.price) == 0.9 * free.price     # guarded below it: the lower
+
+
 def test_an_open_order_bounds_the_pacing_horizon_when_restocking_is_on():
     entry = wide_entry(restock_enabled=True)
     model = demand_model(20.0, -3.0, sd=0.001, views=100)

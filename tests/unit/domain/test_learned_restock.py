@@ -156,6 +156,22 @@ def test_stock_is_planned_for_the_typical_price_not_one_periods_exploratory_pric
     assert reorder_plan(entry, model, 14.0, None).reorder_point > at_typical.reorder_point
 
 
+def test_stock_is_planned_for_the_price_the_stock_would_have_allowed_when_pacing_raised_the_price():
+    """Charged 20 because stock ran short, where 15 would have been charged with stock enough: the
+    lead time's demand is planned at 15, so the order brings the stock that ends the shortage."""
+    entry = catalog_entry(lead_time_days_mean=3.0, lead_time_days_std=0.5)
+    paced, charged = DemandModel.new(20.0), DemandModel.new(20.0)
+    for t in range(24 * 14):
+        counts = PeriodCounts(views=100, units=int(2.0 * (t + 1)) - int(2.0 * t))
+        paced.close_period(counts, 20.0, None, HOUR_MS, planning_price=15.0)
+        charged.close_period(counts, 20.0, None, HOUR_MS)
+    assert abs(paced.typical_price() - 15.0) < 1e-9 and abs(charged.typical_price() - 20.0) < 1e-9
+    assert paced.elasticity.mean == charged.elasticity.mean          # demand is learned at the price charged
+    planned = learned_restock_policy(entry, Stock(on_hand=0), paced, 20.0, None)
+    assert planned.reorder_point == reorder_plan(entry, paced, 15.0, None).reorder_point
+    assert planned.reorder_point > learned_restock_policy(entry, Stock(on_hand=0), charged, 20.0, None).reorder_point
+
+
 def test_a_segmented_sku_plans_its_stock_at_the_blend_of_its_prices_not_at_the_watched_segments():
     """A segmented SKU's pooled model learns its conversion at the blend of the segments' prices (15.00
     here), while its competitor models learn against the price the competitors watch (20.00). Stock

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pricestream.domain.engine import EngineConfig
-from pricestream.domain.pricing import PolicyParams
+from pricestream.domain.pricing import PolicyParams, PriceProposal
 from pricestream.simulator.rule_audit import RULES, RuleAudit
 from pricestream.simulator.run import OfflineDriver, simulate
 from pricestream.simulator.scenario import load_scenario
@@ -81,3 +81,25 @@ def test_learned_restocking_orders_from_the_forecast_and_counts_what_is_on_order
     for sku in result.report["per_sku"].values():       # the informed (r, Q) replay is reported beside it
         assert sku["informed_rq_on_hand"] > 0 and 0 < sku["informed_rq_fill_rate"] <= 1
         assert sku["on_hand_vs_informed"] == pytest.approx(sku["avg_on_hand"] / sku["informed_rq_on_hand"])
+
+
+def test_stock_planned_for_the_unpaced_price_ends_a_shortage_that_planning_for_the_paced_price_keeps(monkeypatch):
+    """STA-17 (``standard``, 56 days) runs short of stock in its first weeks, and pacing raises its price.
+    Planned for the demand at that raised price (monkeypatched: how stock was planned before), its orders
+    kept it short and paced: 611 of its 1,422 price changes. Planned for the price the stock would have
+    allowed (``PriceProposal.planning_price``), it orders more sooner, is paced far less, and earns more
+    (0.973 of the oracle against 0.949)."""
+    scenario = load_scenario("standard")
+    scenario = dataclasses.replace(scenario, skus=[s for s in scenario.skus if s.sku == "STA-17"])
+
+    def run():
+        result = simulate(scenario, OfflineDriver(LEARNED))
+        changes = [json.loads(raw) for topic, raw in result.decisions if topic == "price-changes"]
+        return result.report, sum("stock-pacing" in e["reasons"] for e in changes)
+
+    unpaced, unpaced_pacing = run()
+    monkeypatch.setattr(PriceProposal, "planning_price", lambda self, charged: charged)
+    charged, charged_pacing = run()
+    assert unpaced_pacing < 0.75 * charged_pacing
+    assert unpaced["profit_ratio"] > charged["profit_ratio"] + 0.01
+    assert unpaced["fill_rate"] >= charged["fill_rate"] - 0.001
