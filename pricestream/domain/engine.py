@@ -314,9 +314,9 @@ class Engine:
         ctx = self._context(state, now, state.price, state.sku, state.demand)
         proposal = PRICING_POLICIES[policy](ctx, self.config.params)
         guarded = apply_guardrails(proposal.price, state.price, entry)
-        state.planning_price = proposal.planning_price(guarded.price if state.price is None or abs(
-            guarded.price - state.price) > PRICE_TOLERANCE else state.price)
-        if state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE:
+        unchanged = state.price is not None and abs(guarded.price - state.price) <= PRICE_TOLERANCE
+        state.planning_price = proposal.planning_price(state.price if unchanged else guarded.price)
+        if unchanged:
             return      # no change, no event
         outputs.append(self._price_change(state, now, policy, arm, periodic, None, state.price, guarded.price,
                                           proposal, guarded.reasons))
