@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from pricestream.domain import engine as engine_module
+from pricestream.domain import segments as segments_module
 from pricestream.domain.demand_model import DemandModel
 from pricestream.settings import Settings
 from pricestream.simulator.run import OfflineDriver, simulate
@@ -98,6 +99,7 @@ def main() -> None:
     truth, segment_truth = known_truth(scenario)
     settings = Settings.from_env(pricing_policy="learned", restock_policy="learned")
     plain_close, plain_segment_demand = engine_module.Engine.close, engine_module._segment_demand
+    plain_deviation_sd = segments_module.deviation_prior_sd
     totals = {"learned": [0.0, 0.0], "informed": [0.0, 0.0]}
     per_sku = collections.defaultdict(lambda: {"learned": [0.0, 0.0], "informed": [0.0, 0.0]})
     print(f"{args.scenario}: {len(truth)} of {len(scenario.skus)} SKUs informed (sd {args.sd})", flush=True)
@@ -108,10 +110,13 @@ def main() -> None:
                 ("informed", informed(plain_close, truth, args.sd),
                  informed_segments(plain_segment_demand, segment_truth, args.sd))):
             engine_module.Engine.close, engine_module._segment_demand = close, segment_demand
+            if run == "informed":   # the known deviations keep their spread as the shared elasticity moves
+                segments_module.deviation_prior_sd = lambda elasticity: args.sd
             try:
                 report = simulate(scenario, OfflineDriver(engine_config(settings), settings.partitions), seed).report
             finally:
                 engine_module.Engine.close, engine_module._segment_demand = plain_close, plain_segment_demand
+                segments_module.deviation_prior_sd = plain_deviation_sd
             totals[run][0] += report["profit"]
             totals[run][1] += report["oracle_profit"]
             for sku, r in report["per_sku"].items():

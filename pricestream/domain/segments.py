@@ -6,7 +6,11 @@ share of the SKU's page views, and one conversion model for all its segments, le
     log(units per view in segment s) = a_s + (e + d_s) log(p_s / p_ref) + g log(c / p_ref)
 
 a conversion level per segment, a price elasticity ``e`` shared by the segments plus a deviation
-``d_s`` per segment whose prior is centred on 0, and the cross-elasticity ``g``. Every segment's
+``d_s`` per segment whose prior is centred on 0, and the cross-elasticity ``g``. The deviation's prior
+is as wide as the SKU's distance from unit elasticity says (``deviation_prior_sd``): a segment's best
+margin over cost, ``1 / (-1 - e_s)``, may differ from the SKU's by about a factor of two, so the
+segments of an elastic SKU (web -4) may lie far apart in ``e`` (a marketplace at -7) and those of a SKU
+near -1 (web -1.2) close together, where a small difference in ``e`` is a large one in price. Every segment's
 sales teach the shared ``e``; a segment's own ``d_s`` moves only as far as its own data say. So a
 segment with little data prices nearly as the SKU would with one price, and one with enough data at
 its own price finds its own optimum: the pooling toward the SKU's overall estimate, in one posterior
@@ -46,10 +50,11 @@ from pricestream.domain.guardrails import PRICE_TOLERANCE, GuardedPrice
 SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mean over about a week of hours
 LEVEL_PRIOR_SD = 1.0                # a segment's conversion level, around the SKU's
 ELASTICITY_PRIOR_SD = 1.0           # the shared elasticity, around the SKU's pooled estimate
-# a segment's own deviation from it: as wide as the SKU's own prior (a segment may differ from its SKU
-# as much as the SKU may from the pool). At 0.5 a thin segment far from the others (a marketplace at
-# -3.4 beside web at -2.2) was held near them with a spread too narrow to explore its way out
-DEVIATION_PRIOR_SD = 1.0
+# a segment's own deviation from it: one sd of log(-1 - e_s) around log(-1 - e) (see deviation_prior_sd).
+# A fixed sd in e (0.5, then 1.0) held the marketplace of an elastic SKU near its web, and let the segments
+# of a SKU near -1 swing their prices across the bounds
+DEVIATION_LOG_MARGIN_SD = math.log(2.0)
+MIN_DISTANCE_FROM_UNIT = 0.2        # a SKU at -1.2 or above: its segments' deviations are about 0.14 wide
 CROSS_PRIOR_SD = 1.0
 SPREAD = "clamped:segment-spread"
 CENT = 0.01
@@ -75,7 +80,7 @@ class SegmentedDemand:
         n = len(names)
         level, e, g = pooled.mean
         mean = [level] * n + [e] + [0.0] * n + [g]
-        sds = [LEVEL_PRIOR_SD] * n + [ELASTICITY_PRIOR_SD] + [DEVIATION_PRIOR_SD] * n + [CROSS_PRIOR_SD]
+        sds = [LEVEL_PRIOR_SD] * n + [ELASTICITY_PRIOR_SD] + [deviation_prior_sd(e)] * n + [CROSS_PRIOR_SD]
         diag = [1.0 / sd ** 2 for sd in sds]
         return cls(names=list(names), shares=[1.0 / n] * n, reference_price=pooled.reference_price,
                    mean=list(mean), precision=np.diag(diag).tolist(), prior_mean=list(mean),
@@ -163,7 +168,8 @@ class SegmentedDemand:
     def learn(self, counts: dict[str, tuple[int, int]], prices: dict[str, float], total_views: int,
               competitor_price: float | None, stocked_out: bool) -> None:
         """One closed period: each segment's (views, units) at its price. A period that ran out of stock
-        teaches the shares only (its sales were cut short, not chosen)."""
+        teaches the shares only (its sales were cut short, not chosen). The deviations' prior then
+        follows the shared elasticity as learned (``with_deviation_prior``)."""
         if total_views > 0:
             for i, name in enumerate(self.names):
                 self.shares[i] += (counts[name][0] / total_views - self.shares[i]) / SHARE_MEMORY_PERIODS
@@ -185,8 +191,30 @@ class SegmentedDemand:
                 P = P + rate * np.outer(x, x)
                 gradient += (units - rate) * x
             theta = capped_newton_step(theta, P, gradient)
+        P, theta = self.with_deviation_prior(P, theta, deviation_prior_sd(float(theta[len(self.names)])))
         self.precision = P.tolist()
         self.mean = theta.tolist()
+
+    def with_deviation_prior(self, P: np.ndarray, theta: np.ndarray, sd: float) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior (precision, mean) with the deviations' prior sd set to ``sd``, which it keeps. The
+        posterior's precision holds the prior's (forgetting fades toward it, ``fade_toward_prior``), so
+        the prior is swapped there and the mean solved again: exact for a Gaussian, the data untouched.
+
+        >>> segments = SegmentedDemand.new(["web", "app"], ElasticityEstimator.new(20.0, prior_elasticity=-2.0))
+        >>> P, theta = np.asarray(segments.precision), np.asarray(segments.mean)
+        >>> P, theta = segments.with_deviation_prior(P, theta, 2.0)
+        >>> round(float(np.linalg.inv(P)[3, 3]), 6), segments.prior_precision_diag[3]
+        (4.0, 0.25)
+        """
+        n = len(self.names)
+        change = np.zeros(2 * n + 2)
+        change[n + 1:2 * n + 1] = 1.0 / sd ** 2 - np.asarray(self.prior_precision_diag[n + 1:2 * n + 1])
+        if not change.any():
+            return P, theta
+        self.prior_precision_diag[n + 1:2 * n + 1] = [1.0 / sd ** 2] * n
+        information = P @ theta + change * np.asarray(self.prior_mean)
+        P = P + np.diag(change)
+        return P, np.linalg.solve(P, information)
 
     # -- state ---------------------------------------------------------------------------------------
     def to_state(self) -> dict:
@@ -197,6 +225,18 @@ class SegmentedDemand:
     @classmethod
     def from_state(cls, d: dict) -> "SegmentedDemand":
         return cls(**d)
+
+
+def deviation_prior_sd(elasticity: float) -> float:
+    """The prior sd of a segment's deviation from the SKU's elasticity ``elasticity``: ln 2 x (-1 - e), no
+    less than ln 2 x ``MIN_DISTANCE_FROM_UNIT``. A segment's best price is c x e_s / (1 + e_s), its margin
+    over cost 1 / (-1 - e_s): one sd of log(-1 - e_s) is a factor of two in that margin, and
+    d(-1 - e_s) = (-1 - e) d log(-1 - e_s) near the SKU's.
+
+    >>> round(deviation_prior_sd(-4.0), 3), round(deviation_prior_sd(-2.0), 3), round(deviation_prior_sd(-1.1), 3)
+    (2.079, 0.693, 0.139)
+    """
+    return DEVIATION_LOG_MARGIN_SD * max(-1.0 - elasticity, MIN_DISTANCE_FROM_UNIT)
 
 
 @dataclass
