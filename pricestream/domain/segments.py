@@ -51,8 +51,9 @@ SHARE_MEMORY_PERIODS = 168          # a segment's share of views is a moving mea
 LEVEL_PRIOR_SD = 1.0                # a segment's conversion level, around the SKU's
 ELASTICITY_PRIOR_SD = 1.0           # the shared elasticity, around the SKU's pooled estimate
 # a segment's own deviation from it: one sd of log(-1 - e_s) around log(-1 - e) (see deviation_prior_sd).
-# A fixed sd in e (0.5, then 1.0) held the marketplace of an elastic SKU near its web, and let the segments
-# of a SKU near -1 swing their prices across the bounds
+# Under a fixed sd of 1.0 in e, eight weeks left an elastic SKU's marketplace (-7) 2-3 sd from the truth,
+# held near its web (-4), and a marketplace near -1 (-1.4) up to 0.97 off with an sd near 0.8
+# (test_segments: test_an_elastic_skus_marketplace_...)
 DEVIATION_LOG_MARGIN_SD = math.log(2.0)
 MIN_DISTANCE_FROM_UNIT = 0.2        # a SKU at -1.2 or above: its segments' deviations are about 0.14 wide
 CROSS_PRIOR_SD = 1.0
